@@ -1,0 +1,37 @@
+# Two commands run everything: `make run` (the main job) and `make test`.
+# Both (re)create .venv from requirements.txt when it is missing or older than requirements.txt.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CONFIG ?= configs/translate_en_ur.yaml
+
+# The shared corpora sit beside the checkout on CI and dev machines.
+ifneq ($(wildcard ../shared/data),)
+export PIPELINE_DATA_DIR ?= $(abspath ../shared/data)
+endif
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: run test test-fast serve bench clean venv
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m pipeline run $(CONFIG) $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+serve: $(STAMP)
+	$(PY) -m pipeline serve $(ARGS)
+
+clean:
+	rm -rf work exports mlflow.db mlruns
