@@ -1,0 +1,100 @@
+"""Export the translator as a self-contained SavedModel in TF Serving layout.
+
+The serving graph holds the tokenizer tables, the encoder and the greedy decode loop,
+built only from core TF ops, so stock `tf.saved_model.load` and TF Serving can run it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import tensorflow as tf
+
+from components.models.cudnn import portable_lstms
+from components.models.translate_fn import translate_strings
+from components.models.translator import translator_parts
+from components.text.vocab import TextEncoder, Vocabulary
+
+STRINGS = tf.TensorSpec([None], tf.string, name="inputs")
+IDS = tf.TensorSpec([None, None], tf.int32, name="ids")
+
+
+class TranslatorServing(tf.Module):
+    def __init__(self, model, source_vocab: Vocabulary, target_vocab: Vocabulary,
+                 max_source_len: int, max_decode_len: int):
+        super().__init__(name="translator_serving")
+        self.model = model
+        self.model_variables = list(model.variables)  # explicit, so the save tracks them all
+        self.source_encoder = TextEncoder(source_vocab, name="source_encoder")
+        self.target_encoder = TextEncoder(target_vocab, name="target_encoder")
+        self._parts = translator_parts(model)
+        self._max_source_len = max_source_len
+        self._max_decode_len = max_decode_len
+
+    @tf.function(input_signature=[STRINGS])
+    def translate(self, inputs):
+        return {"outputs": translate_strings(inputs, self._parts, self.source_encoder, self.target_encoder,
+                                             self._max_source_len, self._max_decode_len)}
+
+    @tf.function(input_signature=[STRINGS])
+    def tokenize_target(self, inputs):
+        return {"ids": self.target_encoder.encode(inputs).to_tensor(0)}
+
+    @tf.function(input_signature=[IDS])
+    def detokenize_target(self, ids):
+        return {"outputs": self.target_encoder.decode(ids)}
+
+    @tf.function(input_signature=[STRINGS])
+    def tokenize_source(self, inputs):
+        return {"ids": self.source_encoder.encode(inputs).to_tensor(0)}
+
+
+def next_version(base: Path) -> int:
+    """TF Serving versions are integer folder names; the newest is served."""
+    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.exists() else []
+    return max(versions, default=0) + 1
+
+
+def save_servable(module: tf.Module, signatures: dict, base: Path) -> Path:
+    """Write to a hidden temp folder, then rename to the next version (never half-visible)."""
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f".tmp-export-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
+        version = next_version(base)
+        final = base / str(version)
+        os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def export_translator(model, source_vocab, target_vocab, max_source_len, max_decode_len,
+                      base: Path) -> Path:
+    with portable_lstms(model):
+        module = TranslatorServing(model, source_vocab, target_vocab, max_source_len, max_decode_len)
+        translate = module.translate.get_concrete_function()
+        signatures = {
+            "serving_default": translate,
+            "translate": translate,
+            "tokenize_source": module.tokenize_source.get_concrete_function(),
+            "tokenize_target": module.tokenize_target.get_concrete_function(),
+            "detokenize_target": module.detokenize_target.get_concrete_function(),
+        }
+        return save_servable(module, signatures, base)
+
+
+def graph_op_types(saved_model_dir: Path) -> set[str]:
+    """All op types in the SavedModel's graph and function library (for the CudnnRNN check)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString((Path(saved_model_dir) / "saved_model.pb").read_bytes())
+    ops = set()
+    for mg in sm.meta_graphs:
+        ops.update(n.op for n in mg.graph_def.node)
+        for fn in mg.graph_def.library.function:
+            ops.update(n.op for n in fn.node_def)
+    return ops

@@ -1,0 +1,127 @@
+"""The seed's encoder-decoder translator as a Keras functional model.
+
+    source + <eos> -> Embedding -> N_enc stacked LSTM (encoder)
+    top encoder layer's final (h, c) --bridge--> initial state of decoder layer 1
+    <start> + target -> Embedding -> N_dec stacked LSTM (decoder) -> Dense -> softmax
+
+The training model returns logits; the softmax is fused into the loss (numerically
+stabler) and applied explicitly at decode time. Dropout sits between layers, never
+inside the recurrence, so every LSTM stays cuDNN-eligible.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+from components.models.cudnn import assert_cudnn_eligible
+
+
+def _lstm(units: int, name: str) -> keras.layers.LSTM:
+    # Every argument here is what cuDNN requires; do not add recurrent_dropout.
+    return keras.layers.LSTM(units, return_sequences=True, return_state=True, activation="tanh",
+                             recurrent_activation="sigmoid", use_bias=True, unroll=False,
+                             recurrent_dropout=0.0, name=name)
+
+
+def bridge_states(kind: str, encoder_states: list, decoder_layers: int, units: int) -> list:
+    """Initial (h, c) per decoder layer; None means zeros.
+
+    top_to_first: the seed, encoder top layer -> decoder layer 1.
+    layerwise: encoder layer i -> decoder layer i (as far as both exist).
+    dense: a learned tanh projection of the top state into every decoder layer.
+    """
+    init: list = [None] * decoder_layers
+    if kind == "top_to_first":
+        init[0] = list(encoder_states[-1])
+    elif kind == "layerwise":
+        for i in range(min(len(encoder_states), decoder_layers)):
+            init[i] = list(encoder_states[i])
+    elif kind == "dense":
+        h, c = encoder_states[-1]
+        for i in range(decoder_layers):
+            init[i] = [keras.layers.Dense(units, activation="tanh", name=f"bridge_h_{i + 1}")(h),
+                       keras.layers.Dense(units, activation="tanh", name=f"bridge_c_{i + 1}")(c)]
+    else:
+        raise ValueError(f"unknown bridge {kind!r}; allowed: top_to_first, layerwise, dense")
+    return init
+
+
+def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> keras.Model:
+    """cfg: a TranslatorModelConfig (embedding_dim, units, encoder/decoder_layers, dropout, bridge)."""
+    source = keras.Input((None,), dtype="int32", name="source")
+    target_in = keras.Input((None,), dtype="int32", name="target_in")
+
+    # mask_zero: the encoder's final state must be taken at the last real token, not after padding.
+    x = keras.layers.Embedding(source_vocab_size, cfg.embedding_dim, mask_zero=True,
+                               name="source_embedding")(source)
+    x = keras.layers.Dropout(cfg.dropout, name="source_embedding_dropout")(x)
+    encoder_states = []
+    for i in range(cfg.encoder_layers):
+        x, h, c = _lstm(cfg.units, f"encoder_lstm_{i + 1}")(x)
+        encoder_states.append((h, c))
+        if i < cfg.encoder_layers - 1:
+            x = keras.layers.Dropout(cfg.dropout, name=f"encoder_dropout_{i + 1}")(x)
+    init = bridge_states(cfg.bridge, encoder_states, cfg.decoder_layers, cfg.units)
+
+    # No mask on the decoder: padding is right-aligned, so it cannot affect real steps,
+    # and the loss masks it explicitly (one mechanism, not two).
+    y = keras.layers.Embedding(target_vocab_size, cfg.embedding_dim, name="target_embedding")(target_in)
+    y = keras.layers.Dropout(cfg.dropout, name="target_embedding_dropout")(y)
+    for j in range(cfg.decoder_layers):
+        y, _, _ = _lstm(cfg.units, f"decoder_lstm_{j + 1}")(y, initial_state=init[j])
+        y = keras.layers.Dropout(cfg.dropout, name=f"decoder_dropout_{j + 1}")(y)
+    logits = keras.layers.Dense(target_vocab_size, name="output_projection")(y)
+    model = keras.Model({"source": source, "target_in": target_in}, logits, name="translator")
+    assert_cudnn_eligible(model)
+    return model
+
+
+@dataclass
+class TranslatorParts:
+    """The trained layers regrouped for step-by-step decoding (shared weights, no copies)."""
+    encoder: keras.Model  # source ids -> [encoder outputs, *initial decoder states]
+    init_mask: list[bool]  # which decoder layers get a bridged state (others start at zero)
+    target_embedding: keras.layers.Embedding
+    decoder_cells: list
+    output_projection: keras.layers.Dense
+    units: int
+
+    def initial_states(self, source_ids):
+        outputs = self.encoder(source_ids, training=False)
+        enc_out, flat = outputs[0], list(outputs[1:])
+        batch = tf.shape(source_ids)[0]
+        zeros = tf.zeros([batch, self.units], enc_out.dtype)
+        states = []
+        for has_state in self.init_mask:
+            states.append([flat.pop(0), flat.pop(0)] if has_state else [zeros, zeros])
+        return enc_out, states
+
+    def step(self, tokens, states):
+        """One decoder step on [B] token ids -> ([B, V] logits, new states)."""
+        x = self.target_embedding(tokens)
+        new_states = []
+        for cell, state in zip(self.decoder_cells, states):
+            x, state = cell(x, state, training=False)
+            new_states.append(list(state))
+        return self.output_projection(x), new_states
+
+
+def translator_parts(model: keras.Model) -> TranslatorParts:
+    decoder_lstms = sorted((l for l in model.layers if l.name.startswith("decoder_lstm_")),
+                           key=lambda l: int(l.name.rsplit("_", 1)[1]))
+    # Recover each decoder layer's initial-state tensors from the functional graph.
+    init_tensors, init_mask = [], []
+    for layer in decoder_lstms:
+        node = layer._inbound_nodes[0]
+        state = node.arguments.kwargs.get("initial_state")
+        init_mask.append(state is not None)
+        if state is not None:
+            init_tensors.extend(state)
+    source = model.get_layer("source_embedding").input
+    enc_top = [l for l in model.layers if l.name.startswith("encoder_lstm_")][-1]
+    encoder = keras.Model(source, [enc_top.output[0], *init_tensors], name="encoder")
+    return TranslatorParts(encoder, init_mask, model.get_layer("target_embedding"),
+                           [l.cell for l in decoder_lstms], model.get_layer("output_projection"),
+                           decoder_lstms[0].units)

@@ -1,0 +1,60 @@
+"""Training loop plumbing: strategy, optimizer, callbacks, throughput."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+
+def make_strategy(kind: str) -> tf.distribute.Strategy:
+    """Models are built in a strategy scope so multi-device training is a config change."""
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if kind == "one_device":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    return tf.distribute.get_strategy()
+
+
+def make_optimizer(train_cfg) -> keras.optimizers.Optimizer:
+    kwargs = {"learning_rate": train_cfg.learning_rate}
+    if train_cfg.clipnorm:
+        kwargs["global_clipnorm"] = train_cfg.clipnorm
+    if train_cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(**kwargs)
+    return keras.optimizers.Adam(**kwargs)
+
+
+class Throughput(keras.callbacks.Callback):
+    """Adds `tokens_per_sec` (real target tokens trained per second) to each epoch's logs."""
+
+    def __init__(self, tokens_per_epoch: int):
+        super().__init__()
+        self.tokens_per_epoch = tokens_per_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["tokens_per_sec"] = self.tokens_per_epoch / max(time.perf_counter() - self._start, 1e-9)
+            logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+def count_tokens(ds: tf.data.Dataset) -> int:
+    """Real (non-pad) target tokens in one pass over a batched (x, y) dataset."""
+    return int(ds.reduce(tf.constant(0, tf.int64),
+                         lambda acc, xy: acc + tf.math.count_nonzero(xy[1], dtype=tf.int64)).numpy())
+
+
+def progress_verbosity() -> int:
+    """Keras progress bars on a terminal, one line per epoch in logs and CI."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def save_history(history: dict, path: Path) -> None:
+    path.write_text(json.dumps({k: [float(v) for v in vals] for k, vals in history.items()}, indent=1))

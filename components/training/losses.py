@@ -1,0 +1,55 @@
+"""Masked sequence losses and metrics.
+
+Hand-written because Keras' SparseCategoricalCrossentropy has no label smoothing and
+its implicit mask handling would double-count with an explicit one. Padding (id 0)
+contributes nothing: the loss is the mean over real target tokens of the batch.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from components.text.vocab import PAD_ID
+
+
+def token_mask(y_true) -> tf.Tensor:
+    return tf.cast(tf.not_equal(y_true, PAD_ID), tf.float32)
+
+
+def per_token_cross_entropy(y_true, logits, label_smoothing: float = 0.0) -> tf.Tensor:
+    y_true = tf.cast(y_true, tf.int32)
+    logits = tf.cast(logits, tf.float32)
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    nll = -tf.gather(log_probs, y_true, batch_dims=y_true.shape.rank)
+    if label_smoothing:
+        smooth = -tf.reduce_mean(log_probs, axis=-1)
+        nll = (1.0 - label_smoothing) * nll + label_smoothing * smooth
+    return nll
+
+
+def masked_cross_entropy(label_smoothing: float = 0.0):
+    def masked_loss(y_true, logits):
+        mask = token_mask(y_true)
+        ce = per_token_cross_entropy(y_true, logits, label_smoothing)
+        return tf.reduce_sum(ce * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+    masked_loss.__name__ = "masked_loss"
+    return masked_loss
+
+
+class MaskedTokenAccuracy(keras.metrics.Metric):
+    """Accuracy over real (non-pad) target tokens, accumulated across batches."""
+
+    def __init__(self, name="token_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true, logits, sample_weight=None):
+        mask = token_mask(y_true)
+        hit = tf.cast(tf.equal(tf.cast(y_true, tf.int32), tf.argmax(logits, -1, output_type=tf.int32)),
+                      tf.float32)
+        self.correct.assign_add(tf.reduce_sum(hit * mask))
+        self.total.assign_add(tf.reduce_sum(mask))
+
+    def result(self):
+        return self.correct / tf.maximum(self.total, 1.0)

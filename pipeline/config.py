@@ -1,0 +1,208 @@
+"""Experiment configs: YAML files validated into typed objects at load time.
+
+Validation is done by pydantic (strict schemas, unknown keys forbidden) so a typo
+fails before any work starts, with the offending key and the allowed values named.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message is meant for the user."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    corpus: Literal["tatoeba", "multi30k"] = "tatoeba"
+    config: str | None = Field("urd-eng", description="TFDS builder config, e.g. urd-eng or fra-eng")
+    source_lang: str = "en"
+    target_lang: str = "ur"
+    data_dir: str | None = Field(None, description="raw corpora folder; default $PIPELINE_DATA_DIR")
+    max_train_examples: int | None = Field(None, ge=1)
+
+
+class TextConfig(Section):
+    tokenizer: Literal["word", "char"] = "word"
+    lowercase: bool = False
+    max_vocab_size: int = Field(20000, ge=8)
+    min_count: int = Field(1, ge=1)
+    max_source_len: int = Field(50, ge=2)
+    max_target_len: int = Field(50, ge=2)
+
+
+class TranslatorModelConfig(Section):
+    embedding_dim: int = Field(256, ge=1)
+    units: int = Field(256, ge=1)
+    encoder_layers: int = Field(2, ge=1)
+    decoder_layers: int = Field(3, ge=1)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    bridge: Literal["top_to_first", "layerwise", "dense"] = Field(
+        "top_to_first",
+        description="how encoder final states initialise the decoder; the seed uses top_to_first",
+    )
+
+
+class TrainConfig(Section):
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(32, ge=1)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    learning_rate: float = Field(2e-3, gt=0)
+    clipnorm: float | None = Field(1.0, gt=0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    bucket_boundaries: list[int] = Field(default_factory=lambda: [8, 16, 32])
+    shuffle_buffer: int = Field(10000, ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1)
+    distribute: Literal["default", "mirrored", "one_device"] = "default"
+    jit_compile: bool = False
+
+
+class EvaluateConfig(Section):
+    batch_size: int = Field(64, ge=1)
+    max_decode_len: int = Field(60, ge=1)
+    num_samples: int = Field(20, ge=0)
+    bleu_tokenize: Literal["13a", "intl", "char", "none", "flores200"] = "13a"
+    examples: list[str] = Field(default_factory=lambda: ["How are you?"])
+    max_test_examples: int | None = Field(None, ge=1)
+
+
+class ExportConfig(Section):
+    model_name: str | None = Field(None, description="defaults to the config's name")
+    export_dir: str = "exports"
+
+
+class MlflowConfig(Section):
+    experiment: str | None = Field(None, description="defaults to the config's name")
+    tracking_uri: str | None = Field(None, description="default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+
+
+class TranslateConfig(Section):
+    name: str
+    task: Literal["translate"] = "translate"
+    seed: int = 42
+    work_dir: str = "work"
+    data: DataConfig = Field(default_factory=DataConfig)
+    text: TextConfig = Field(default_factory=TextConfig)
+    model: TranslatorModelConfig = Field(default_factory=TranslatorModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.data.source_lang == self.data.target_lang:
+            raise ValueError("data.source_lang and data.target_lang must differ")
+        return self
+
+    @property
+    def model_name(self) -> str:
+        return self.export.model_name or self.name
+
+    @property
+    def experiment(self) -> str:
+        return self.mlflow.experiment or self.name
+
+
+PipelineConfig = Annotated[Union[TranslateConfig], Field(discriminator="task")]
+_TASKS = {"translate": TranslateConfig}
+
+
+# ---------------------------------------------------------------- loading
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Apply one `a.b.c=value` override in place; the value is parsed as YAML."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set expects key=value, got {assignment!r}")
+    key, value_text = assignment.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set has an empty key in {assignment!r}")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(value_text) if value_text.strip() else ""
+
+
+def _allowed_keys(model_cls: type[BaseModel], loc: tuple) -> list[str]:
+    """Walk the schema along an error location to list the keys allowed there."""
+    cls = model_cls
+    for part in loc[:-1]:
+        field = cls.model_fields.get(part) if isinstance(part, str) else None
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        cls = ann
+    return sorted(cls.model_fields)
+
+
+def _format_errors(err: ValidationError, model_cls: type[BaseModel], source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if p not in _TASKS)  # drop discriminator tags
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(model_cls, loc))
+            lines.append(f"  {key}: unknown key; allowed keys here: {allowed}")
+        else:
+            got = e.get("input")
+            got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+            lines.append(f"  {key}: {e['msg']}{got_text}")
+    return "\n".join(lines)
+
+
+def parse_config(raw: dict, source: str = "<dict>") -> TranslateConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid config {source}: the top level must be a mapping of keys")
+    task = raw.get("task", "translate")
+    if task not in _TASKS:
+        raise ConfigError(f"invalid config {source}:\n  task: unknown task {task!r}; allowed values: "
+                          + ", ".join(repr(t) for t in _TASKS))
+    cls = _TASKS[task]
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, cls, source)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple = ()) -> TranslateConfig:
+    """Read a YAML config, apply `--set` overrides, and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {path} is not valid YAML: {err}") from None
+    raw = copy.deepcopy(raw)
+    for assignment in overrides:
+        if isinstance(raw, dict):
+            apply_override(raw, assignment)
+    return parse_config(raw, str(path))
+
+
+def flatten(cfg: BaseModel | dict, prefix: str = "") -> dict[str, Any]:
+    """Flatten a config into dotted keys, for MLflow params and fingerprints."""
+    data = cfg.model_dump(mode="json") if isinstance(cfg, BaseModel) else cfg
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, full + "."))
+        else:
+            out[full] = value
+    return out

@@ -1,0 +1,165 @@
+"""The stage runner: fingerprints, skipping, atomic outputs, one progress line per stage.
+
+A stage is a function of (its config sections, its upstream outputs, the data) -> an
+output folder with a manifest. Its fingerprint hashes exactly those inputs plus the
+project's code; a re-run skips a stage whose fingerprint is unchanged and says so.
+Outputs are built in a temporary folder and renamed into place, and the manifest is the
+last file written, so a killed run never leaves a folder that a later run trusts.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from pipeline.config import flatten
+
+MANIFEST = "manifest.json"
+CODE_DIRS = ("components", "pipeline")
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    fn: Callable[["StageContext"], dict]
+    deps: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()  # config sections the stage reads (others don't re-run it)
+    data_fingerprint: Callable | None = None  # cfg -> str, for stages that read raw data
+
+
+@dataclass
+class StageContext:
+    cfg: object
+    name: str
+    out_dir: Path  # temporary folder; becomes the stage's output folder on success
+    inputs: dict[str, Path]  # upstream stage name -> its (final) output folder
+    manifests: dict[str, dict]  # upstream stage name -> its manifest
+    tracker: object
+    fingerprint: str
+    extra_outputs: list[str] = field(default_factory=list)  # paths outside out_dir (exports)
+
+    def log(self, message: str) -> None:
+        print(f"    {message}", flush=True)
+
+
+class StageError(RuntimeError):
+    pass
+
+
+def code_fingerprint() -> str:
+    """Hash of the project's Python sources: new code may produce different outputs."""
+    h = hashlib.sha256()
+    for top in CODE_DIRS:
+        for path in sorted((_ROOT / top).rglob("*.py")):
+            h.update(str(path.relative_to(_ROOT)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def stage_fingerprint(stage: Stage, cfg, upstream: dict[str, str], code: str) -> str:
+    sections = {key: value for key, value in flatten(cfg).items()
+                if key.split(".")[0] in stage.sections or key in ("name", "task", "seed")}
+    payload = {"stage": stage.name, "config": sections, "upstream": upstream, "code": code}
+    if stage.data_fingerprint is not None:
+        payload["data"] = stage.data_fingerprint(cfg)
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def read_manifest(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_current(manifest: dict | None, fingerprint: str) -> bool:
+    if not manifest or manifest.get("fingerprint") != fingerprint:
+        return False
+    return all(Path(p).exists() for p in manifest.get("extra_outputs", []))
+
+
+def atomic_replace_dir(tmp: Path, final: Path) -> None:
+    """Swap a finished folder into place; the old one is removed only after the rename."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def order_stages(stages: list[Stage], selected: list[str] | None) -> list[Stage]:
+    names = [s.name for s in stages]
+    if selected:
+        unknown = [s for s in selected if s not in names]
+        if unknown:
+            raise StageError(f"unknown stage(s) {unknown}; allowed: {', '.join(names)}")
+    return stages
+
+
+def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = None,
+               force: bool = False) -> dict[str, dict]:
+    """Run (or skip) each stage in order. Returns each stage's manifest."""
+    order_stages(stages, selected)
+    root = Path(cfg.work_dir) / cfg.name
+    root.mkdir(parents=True, exist_ok=True)
+    code = code_fingerprint()
+    manifests: dict[str, dict] = {}
+    fingerprints: dict[str, str] = {}
+    total = len(stages)
+    for index, stage in enumerate(stages, 1):
+        final = root / stage.name
+        fp = stage_fingerprint(stage, cfg, {d: fingerprints[d] for d in stage.deps}, code)
+        fingerprints[stage.name] = fp
+        existing = read_manifest(final)
+        wanted = selected is None or stage.name in selected
+        label = f"[{index}/{total}] {stage.name:<9}"
+        if _is_current(existing, fp) and not (force and wanted):
+            print(f"{label} skipped: unchanged since {existing.get('finished', '?')} "
+                  f"(fingerprint {fp[:10]})", flush=True)
+            tracker.stage_skipped(stage.name, existing)
+            manifests[stage.name] = existing
+            continue
+        if not wanted:
+            raise StageError(
+                f"stage {stage.name!r} is needed by the selected stages but its output in {final} is "
+                f"{'missing' if existing is None else 'out of date'}; add it to --stages or omit --stages")
+        print(f"{label} running ...", flush=True)
+        tmp = root / f".{stage.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        ctx = StageContext(cfg, stage.name, tmp, {d: root / d for d in stage.deps},
+                           {d: manifests[d] for d in stage.deps}, tracker, fp)
+        start = time.time()
+        try:
+            with tracker.stage_run(stage.name, fp) as stage_run_id:
+                result = stage.fn(ctx) or {}
+                seconds = time.time() - start
+                manifest = {
+                    "stage": stage.name, "fingerprint": fp, "seconds": round(seconds, 2),
+                    "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "mlflow_run_id": stage_run_id, "metrics": result.get("metrics", {}),
+                    "outputs": sorted(p.name for p in tmp.iterdir()),
+                    "extra_outputs": ctx.extra_outputs, "info": result.get("info", {}),
+                }
+                # The manifest is written last: its presence marks a complete output.
+                (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+                tracker.stage_finished(stage.name, manifest, tmp / MANIFEST, seconds)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            print(f"{label} FAILED after {time.time() - start:.1f}s", file=sys.stderr, flush=True)
+            raise
+        atomic_replace_dir(tmp, final)
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in list(manifest["metrics"].items())[:4]
+                            if isinstance(v, (int, float)))
+        print(f"{label} done in {seconds:.1f}s" + (f" ({summary})" if summary else ""), flush=True)
+        manifests[stage.name] = manifest
+    return manifests

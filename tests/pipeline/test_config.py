@@ -1,0 +1,78 @@
+import pytest
+
+from pipeline.config import ConfigError, apply_override, flatten, load_config
+
+CONFIG = "configs/translate_en_ur.yaml"
+
+
+def test_seed_config_loads_with_seed_architecture():
+    cfg = load_config(CONFIG)
+    assert cfg.model.encoder_layers == 2 and cfg.model.decoder_layers == 3
+    assert cfg.model.bridge == "top_to_first"
+    assert cfg.data.source_lang == "en" and cfg.data.target_lang == "ur"
+
+
+def test_set_overrides_parse_yaml_values():
+    cfg = load_config(CONFIG, ["train.epochs=3", "train.learning_rate=0.01", "evaluate.examples=[a, b]"])
+    assert cfg.train.epochs == 3 and cfg.train.learning_rate == 0.01
+    assert cfg.evaluate.examples == ["a", "b"]
+
+
+def _error(tmp_path, text, overrides=()):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    return str(info.value)
+
+
+def test_unknown_key_names_key_and_allowed_keys(tmp_path):
+    msg = _error(tmp_path, "name: x\ntrain:\n  epoch: 3\n")
+    assert "train.epoch" in msg and "unknown key" in msg
+    assert "epochs" in msg and "learning_rate" in msg  # the allowed keys are listed
+
+
+def test_bad_choice_names_allowed_values(tmp_path):
+    msg = _error(tmp_path, "name: x\ntrain:\n  optimizer: adamw\n")
+    assert "train.optimizer" in msg and "'adam'" in msg and "'sgd'" in msg and "adamw" in msg
+
+
+def test_bad_type_and_range(tmp_path):
+    msg = _error(tmp_path, "name: x\nmodel:\n  units: many\n  dropout: 1.5\n")
+    assert "model.units" in msg and "model.dropout" in msg
+
+
+def test_unknown_task_and_missing_name(tmp_path):
+    assert "'translate'" in _error(tmp_path, "name: x\ntask: classify\n")
+    assert "name" in _error(tmp_path, "task: translate\n")
+
+
+def test_bad_override_key(tmp_path):
+    msg = _error(tmp_path, "name: x\n", ["modle.units=3"])
+    assert "modle" in msg and "unknown key" in msg
+
+
+def test_override_syntax_errors():
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_override({}, "train.epochs")
+    with pytest.raises(ConfigError, match="not a section"):
+        apply_override({"name": "x"}, "name.sub=1")
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_same_languages_rejected(tmp_path):
+    assert "must differ" in _error(tmp_path, "name: x\ndata:\n  source_lang: en\n  target_lang: en\n")
+
+
+def test_flatten_gives_dotted_keys():
+    flat = flatten(load_config(CONFIG))
+    assert flat["train.epochs"] == load_config(CONFIG).train.epochs
+    assert "model.bridge" in flat and "name" in flat
