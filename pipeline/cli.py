@@ -35,6 +35,7 @@ def cmd_run(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _quiet_library_noise()
     start = time.time()
     print(f"pipeline {cfg.name} ({cfg.task}) from {args.config}", flush=True)
     from pipeline.stages import pipeline_stages
@@ -56,6 +57,18 @@ def cmd_run(args) -> int:
     if summary:
         print(summary, flush=True)
     return 0
+
+
+def _quiet_library_noise() -> None:
+    """Keep the console to one line per stage plus Keras progress; drop known-harmless warnings."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+    warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
+    import absl.logging
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    import tensorflow_datasets as tfds
+    tfds.display_progress_bar(False)
 
 
 def pipeline_summary(manifests: dict) -> str:

@@ -15,18 +15,15 @@ def encode_pairs(ds: tf.data.Dataset, source_key: str, target_key: str,
                  max_source_len: int, max_target_len: int) -> tf.data.Dataset:
     """Examples -> (source ids + <eos>, <start> + target ids, target ids + <eos>), unbatched."""
 
-    def encode(batch):
-        src = source_encoder.encode(batch[source_key])[:, : max_source_len - 1]
-        tgt = target_encoder.encode(batch[target_key])[:, : max_target_len - 1]
-        n = tf.shape(batch[source_key])[0]
-        eos = tf.fill([n, 1], EOS_ID)
-        start = tf.fill([n, 1], START_ID)
-        return {"source": tf.concat([src, eos], axis=1),
-                "target_in": tf.concat([start, tgt], axis=1),
-                "target_out": tf.concat([tgt, eos], axis=1)}
+    def encode(example):
+        # The encoders work on batches; a batch of one, indexed back out, is a dense vector.
+        src = source_encoder.encode(example[source_key][None])[0][: max_source_len - 1]
+        tgt = target_encoder.encode(example[target_key][None])[0][: max_target_len - 1]
+        return {"source": tf.concat([src, [EOS_ID]], axis=0),
+                "target_in": tf.concat([[START_ID], tgt], axis=0),
+                "target_out": tf.concat([tgt, [EOS_ID]], axis=0)}
 
-    # Tokenize in batches (vectorised string ops), then go back to single examples for bucketing.
-    return (ds.batch(256).map(encode, num_parallel_calls=tf.data.AUTOTUNE).unbatch())
+    return ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def batch_pairs(ds: tf.data.Dataset, batch_size: int, bucket_boundaries: list[int],

@@ -20,7 +20,7 @@ def teacher_forced_metrics(model, ds: tf.data.Dataset) -> dict[str, float]:
     perplexity = keras_hub.metrics.Perplexity(from_logits=True, mask_token_id=PAD_ID)
     accuracy = MaskedTokenAccuracy()
 
-    @tf.function
+    @tf.function(reduce_retracing=True)  # batches differ in length; don't trace each one
     def update(x, y):
         logits = model(x, training=False)
         perplexity.update_state(y, logits)

@@ -1,0 +1,118 @@
+"""The one entry point the rest of the product uses to get corpus data.
+
+Builders are looked up in our own table (`BUILDERS`), not tfds's registry: our
+names overlap tfds's built-in `tatoeba` and `tiny_shakespeare`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import shutil
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from components.data.errors import DataError
+from components.data.multi30k import Multi30k
+from components.data.splits import SPLITS
+from components.data.tatoeba import Tatoeba
+from components.data.tinyshakespeare import TinyShakespeare
+
+BUILDERS: dict[str, type[tfds.core.GeneratorBasedBuilder]] = {
+    "tatoeba": Tatoeba,
+    "multi30k": Multi30k,
+    "tiny_shakespeare": TinyShakespeare,
+}
+
+# Written next to the prepared TFRecords: the raw-data fingerprint they were
+# built from. tfds itself reuses a prepared dataset whenever its folder exists,
+# even if the raw files changed since; this stamp lets us notice and rebuild.
+_STAMP = "pipeline_data_fingerprint.txt"
+
+
+def _builder_cls(name: str):
+    try:
+        return BUILDERS[name]
+    except KeyError:
+        raise DataError(
+            f"unknown dataset {name!r}; choose one of {sorted(BUILDERS)}"
+        ) from None
+
+
+def raw_files(name: str, config: str | None, data_dir: os.PathLike) -> list[pathlib.Path]:
+    """Local raw files the builder reads, in a fixed order (may not exist yet)."""
+    return [pathlib.Path(data_dir) / rel for rel in _builder_cls(name).local_files(config)]
+
+
+def data_fingerprint(name: str, config: str | None, data_dir: os.PathLike) -> str:
+    """sha256 over the raw files (relative path + bytes), for stage skipping.
+
+    A missing file contributes a "missing" marker instead of failing, because
+    the builder may still fetch it upstream; the fingerprint then changes once
+    the file appears locally.
+    """
+    h = hashlib.sha256()
+    h.update(f"{name}/{config}\0".encode())
+    data_dir = pathlib.Path(data_dir)
+    for path in raw_files(name, config, data_dir):
+        h.update(path.relative_to(data_dir).as_posix().encode() + b"\0")
+        if not path.is_file():
+            h.update(b"missing\0")
+            continue
+        h.update(str(path.stat().st_size).encode() + b"\0")
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _make(cls, config, tfds_data_dir):
+    return cls(data_dir=os.fspath(tfds_data_dir), config=config)
+
+
+def prepare_builder(
+    name: str,
+    config: str | None,
+    data_dir: os.PathLike,
+    tfds_data_dir: os.PathLike,
+) -> tfds.core.DatasetBuilder:
+    """Build (or reuse) the TFRecords for `name`/`config` and return the builder.
+
+    Raw files are read from `data_dir` (passed to tfds as the manual dir) with
+    no network access when present; tfds output goes under `tfds_data_dir`.
+    GCS is never consulted: with a built-in dataset of the same name tfds could
+    otherwise fetch *its* prepared data instead of building ours.
+    """
+    cls = _builder_cls(name)
+    cls.local_files(config)  # validates `config` with a readable message
+    data_dir = pathlib.Path(data_dir)
+    fingerprint = data_fingerprint(name, config, data_dir)
+
+    builder = _make(cls, config, tfds_data_dir)
+    prepared = pathlib.Path(os.fspath(builder.data_dir))
+    stamp = prepared / _STAMP
+    if (prepared / "dataset_info.json").is_file():
+        old = stamp.read_text().strip() if stamp.is_file() else None
+        if old != fingerprint:
+            shutil.rmtree(prepared)  # stale: built from different raw files
+            builder = _make(cls, config, tfds_data_dir)
+
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(
+            manual_dir=os.fspath(data_dir),
+            try_download_gcs=False,
+        )
+    )
+    if not stamp.is_file():
+        stamp.write_text(fingerprint + "\n")
+    return builder
+
+
+def load_splits(builder: tfds.core.DatasetBuilder) -> dict[str, tf.data.Dataset]:
+    """train/validation/test as dict-of-feature datasets, in generation order."""
+    return {
+        split: builder.as_dataset(split=split, shuffle_files=False, as_supervised=False)
+        for split in SPLITS
+    }

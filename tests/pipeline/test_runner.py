@@ -1,0 +1,97 @@
+"""The stage runner with real stages and a real (sqlite) MLflow store."""
+import json
+
+import mlflow
+import pytest
+
+from components.tracking.mlflow_tracker import Tracker
+from pipeline.config import parse_config
+from pipeline.runner import MANIFEST, Stage, StageError, run_stages
+
+
+def _cfg(tmp_path, **train):
+    return parse_config({"name": "runner_test", "work_dir": str(tmp_path / "work"),
+                         "mlflow": {"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"},
+                         "train": {"epochs": 1, **train}})
+
+
+def _stages(calls, fail_in=None):
+    def make(name):
+        def fn(ctx):
+            calls.append(name)
+            (ctx.out_dir / "out.txt").write_text(f"{name} epochs={ctx.cfg.train.epochs}")
+            if name == fail_in:
+                raise RuntimeError("boom")
+            return {"metrics": {f"{name}_metric": 1.0}}
+        return fn
+    return [Stage("prepare", make("prepare"), sections=("data",)),
+            Stage("train", make("train"), deps=("prepare",), sections=("train",)),
+            Stage("evaluate", make("evaluate"), deps=("train",), sections=("evaluate",))]
+
+
+def _run(cfg, stages, **kw):
+    tracker = Tracker(cfg)
+    with tracker.pipeline_run([s.name for s in stages]):
+        return run_stages(cfg, stages, tracker, **kw)
+
+
+def test_skip_unchanged_and_rerun_downstream_of_a_change(tmp_path, capsys):
+    calls = []
+    _run(_cfg(tmp_path), _stages(calls))
+    assert calls == ["prepare", "train", "evaluate"]
+    calls.clear()
+    _run(_cfg(tmp_path), _stages(calls))
+    assert calls == []
+    assert capsys.readouterr().out.count("skipped: unchanged") == 3
+    _run(_cfg(tmp_path, epochs=2), _stages(calls))
+    assert calls == ["train", "evaluate"]  # prepare does not read `train`
+    out = (tmp_path / "work" / "runner_test" / "train" / "out.txt").read_text()
+    assert out == "train epochs=2"
+
+
+def test_failed_stage_leaves_previous_output_untouched(tmp_path):
+    calls = []
+    _run(_cfg(tmp_path), _stages(calls))
+    train_dir = tmp_path / "work" / "runner_test" / "train"
+    before = json.loads((train_dir / MANIFEST).read_text())
+    with pytest.raises(RuntimeError, match="boom"):
+        _run(_cfg(tmp_path, epochs=5), _stages(calls, fail_in="train"))
+    # The old, complete output is still there and still says what produced it; no temp litter.
+    assert json.loads((train_dir / MANIFEST).read_text()) == before
+    assert (train_dir / "out.txt").read_text() == "train epochs=1"
+    assert not [p for p in train_dir.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_folder_without_manifest_is_not_trusted(tmp_path):
+    calls = []
+    _run(_cfg(tmp_path), _stages(calls))
+    (tmp_path / "work" / "runner_test" / "train" / MANIFEST).unlink()
+    calls.clear()
+    _run(_cfg(tmp_path), _stages(calls))
+    assert calls == ["train", "evaluate"]
+
+
+def test_selected_stages_need_current_upstream(tmp_path):
+    with pytest.raises(StageError, match="prepare"):
+        _run(_cfg(tmp_path), _stages([]), selected=["train"])
+    with pytest.raises(StageError, match="unknown stage"):
+        _run(_cfg(tmp_path), _stages([]), selected=["trian"])
+
+
+def test_mlflow_parent_and_nested_stage_runs(tmp_path):
+    cfg = _cfg(tmp_path)
+    _run(cfg, _stages([]))
+    _run(cfg, _stages([]))  # all skipped, still recorded
+    mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name("runner_test")
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 2
+    for parent in parents:
+        assert parent.data.params["train.epochs"] == "1"
+        assert parent.data.metrics["evaluate_metric"] == 1.0
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        assert sorted(r.data.tags["pipeline.stage"] for r in children) == ["evaluate", "prepare", "train"]
+    second = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[1].info.run_id]
+    assert all(r.data.tags["skipped"] == "true" for r in second)
