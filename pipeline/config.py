@@ -31,7 +31,7 @@ class DataConfig(Section):
 
 
 class TextConfig(Section):
-    tokenizer: Literal["word", "char"] = "word"
+    tokenizer: Literal["word", "whitespace", "char"] = "word"
     lowercase: bool = False
     max_vocab_size: int = Field(20000, ge=8)
     min_count: int = Field(1, ge=1)

@@ -8,6 +8,8 @@ those custom ops or join pieces with spaces ("you ?"), which is not reversible.
 Word level: words and punctuation are separate pieces; a piece written directly after
 the previous one (no space between) carries a `##` prefix, as in WordPiece, so
 detokenization knows where no space goes: "ہیں؟" -> ["ہیں", "##؟"].
+Whitespace: split on whitespace only, joined back with single spaces -- the classic
+PTB/WikiText language-model convention, so perplexities compare with other toolkits.
 Character level: every Unicode code point is a piece (spaces and newlines included).
 Round-trip is byte-exact for text with single spaces between words and no leading or
 trailing whitespace (other whitespace runs are normalised to one space).
@@ -21,7 +23,7 @@ _WORD_CHAR = r"\p{L}\p{M}\p{N}_\x{200C}\x{200D}"  # letters, marks, digits, ZWNJ
 _PUNCT = rf"[^{_WORD_CHAR}\s]"
 _WORD = rf"[{_WORD_CHAR}]"
 
-KINDS = ("word", "char")
+KINDS = ("word", "whitespace", "char")
 
 
 def word_pieces(texts: tf.Tensor, lowercase: bool = False) -> tf.RaggedTensor:
@@ -57,9 +59,20 @@ def join_char_pieces(pieces: tf.RaggedTensor) -> tf.Tensor:
     return tf.strings.reduce_join(pieces, axis=-1, separator="")
 
 
+def whitespace_pieces(texts: tf.Tensor, lowercase: bool = False) -> tf.RaggedTensor:
+    texts = tf.convert_to_tensor(texts, tf.string)
+    if lowercase:
+        texts = tf.strings.lower(texts, encoding="utf-8")
+    return tf.strings.split(texts)
+
+
+def join_whitespace_pieces(pieces: tf.RaggedTensor) -> tf.Tensor:
+    return tf.strings.reduce_join(pieces, axis=-1, separator=" ")
+
+
 def split_fn(kind: str):
-    return {"word": word_pieces, "char": char_pieces}[kind]
+    return {"word": word_pieces, "whitespace": whitespace_pieces, "char": char_pieces}[kind]
 
 
 def join_fn(kind: str):
-    return {"word": join_word_pieces, "char": join_char_pieces}[kind]
+    return {"word": join_word_pieces, "whitespace": join_whitespace_pieces, "char": join_char_pieces}[kind]
