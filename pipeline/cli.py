@@ -39,11 +39,16 @@ def cmd_run(args) -> int:
     start = time.time()
     print(f"pipeline {cfg.name} ({cfg.task}) from {args.config}", flush=True)
     from pipeline.stages import pipeline_stages
-    from pipeline.runner import StageError, run_stages
+    from pipeline.runner import StageError, check_selection, run_stages
     from components.data.errors import DataError
     from components.tracking.mlflow_tracker import Tracker
 
     stages = pipeline_stages(cfg)
+    try:
+        check_selection(stages, args.stages)  # before any MLflow run is opened
+    except StageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     tracker = Tracker(cfg)
     try:
         with tracker.pipeline_run([s.name for s in stages]) as run:
@@ -77,6 +82,18 @@ def pipeline_summary(manifests: dict) -> str:
     if "test_bleu" in ev:
         lines.append(f"test BLEU {ev['test_bleu']:.2f} | test perplexity {ev['test_perplexity']:.2f} | "
                      f"val loss {ev['val_loss']:.3f}")
+    if "test_perplexity" in ev and "test_bleu" not in ev:  # language model
+        line = f"test perplexity {ev['test_perplexity']:.2f} | val perplexity {ev['val_perplexity']:.2f}"
+        if "test_bpc" in ev:
+            line += f" | test bpc {ev['test_bpc']:.3f} | val bpc {ev['val_bpc']:.3f}"
+        tr = manifests.get("train", {}).get("metrics", {})
+        if "train_tokens_per_sec" in tr:
+            line += f" | train {tr['train_tokens_per_sec']:,.0f} tokens/s"
+        lines.append(line)
+        sample = manifests.get("evaluate", {}).get("info", {}).get("sample")
+        if sample:
+            lines.append("sample:")
+            lines.extend(f"  | {s}" for s in sample.splitlines()[:8])
     ex = manifests.get("export", {}).get("info", {})
     if ex.get("path"):
         lines.append(f"SavedModel: {ex['path']}")

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -64,6 +65,7 @@ def code_fingerprint() -> str:
 
 
 def stage_fingerprint(stage: Stage, cfg, upstream: dict[str, str], code: str) -> str:
+    """Hash of what determines a stage's output: its config sections, upstream outputs, data, code."""
     sections = {key: value for key, value in flatten(cfg).items()
                 if key.split(".")[0] in stage.sections or key in ("name", "task", "seed")}
     payload = {"stage": stage.name, "config": sections, "upstream": upstream, "code": code}
@@ -80,7 +82,7 @@ def read_manifest(folder: Path) -> dict | None:
 
 
 def _is_current(manifest: dict | None, fingerprint: str) -> bool:
-    if not manifest or manifest.get("fingerprint") != fingerprint:
+    if not manifest or manifest.get("fingerprint") != fingerprint or "output_id" not in manifest:
         return False
     return all(Path(p).exists() for p in manifest.get("extra_outputs", []))
 
@@ -96,29 +98,27 @@ def atomic_replace_dir(tmp: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def order_stages(stages: list[Stage], selected: list[str] | None) -> list[Stage]:
+def check_selection(stages: list[Stage], selected: list[str] | None) -> None:
     names = [s.name for s in stages]
-    if selected:
-        unknown = [s for s in selected if s not in names]
-        if unknown:
-            raise StageError(f"unknown stage(s) {unknown}; allowed: {', '.join(names)}")
-    return stages
+    unknown = [s for s in selected or () if s not in names]
+    if unknown:
+        raise StageError(f"unknown stage(s) {unknown}; allowed: {', '.join(names)}")
 
 
 def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = None,
                force: bool = False) -> dict[str, dict]:
     """Run (or skip) each stage in order. Returns each stage's manifest."""
-    order_stages(stages, selected)
+    check_selection(stages, selected)
     root = Path(cfg.work_dir) / cfg.name
     root.mkdir(parents=True, exist_ok=True)
     code = code_fingerprint()
     manifests: dict[str, dict] = {}
-    fingerprints: dict[str, str] = {}
     total = len(stages)
     for index, stage in enumerate(stages, 1):
         final = root / stage.name
-        fp = stage_fingerprint(stage, cfg, {d: fingerprints[d] for d in stage.deps}, code)
-        fingerprints[stage.name] = fp
+        # Upstream outputs are identified by their output id, not their fingerprint: a stage
+        # that re-ran (say, training whose output was lost) makes new outputs downstream must use.
+        fp = stage_fingerprint(stage, cfg, {d: manifests[d]["output_id"] for d in stage.deps}, code)
         existing = read_manifest(final)
         wanted = selected is None or stage.name in selected
         label = f"[{index}/{total}] {stage.name:<9}"
@@ -144,7 +144,8 @@ def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = N
                 result = stage.fn(ctx) or {}
                 seconds = time.time() - start
                 manifest = {
-                    "stage": stage.name, "fingerprint": fp, "seconds": round(seconds, 2),
+                    "stage": stage.name, "fingerprint": fp, "output_id": uuid.uuid4().hex,
+                    "seconds": round(seconds, 2),
                     "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "mlflow_run_id": stage_run_id, "metrics": result.get("metrics", {}),
                     "outputs": sorted(p.name for p in tmp.iterdir()),

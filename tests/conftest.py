@@ -9,3 +9,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _shared = ROOT.parent / "shared" / "data"
 if "PIPELINE_DATA_DIR" not in os.environ and _shared.is_dir():
     os.environ["PIPELINE_DATA_DIR"] = str(_shared)
+
+
+# ----------------------------------------------------------------- shared, expensive fixtures
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mlflow_server_url(tmp_path_factory):
+    """A real `mlflow server` on 127.0.0.1 for the whole session."""
+    from tests.support.mlflow_server import mlflow_server
+
+    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def tiny_translator(tmp_path_factory, mlflow_server_url):
+    """One run of configs/test_translate_tiny.yaml through every stage, logged to the server.
+
+    Returns (root folder, CLI args, stdout); the export is root/exports/test_translate_tiny/1.
+    Shared by the pipeline end-to-end tests and the serving tests (a real pipeline export).
+    """
+    from tests.support.subprocess_run import run_cli
+
+    root = tmp_path_factory.mktemp("tiny_translator")
+    args = ["run", "configs/test_translate_tiny.yaml", "--set", f"work_dir={root}/work",
+            "--set", f"export.export_dir={root}/exports"]
+    proc = run_cli(args, env={"MLFLOW_TRACKING_URI": mlflow_server_url})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root, args, proc.stdout

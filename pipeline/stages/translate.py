@@ -195,14 +195,23 @@ def evaluate(ctx) -> dict:
     with (ctx.out_dir / "samples.jsonl").open("w", encoding="utf-8") as f:
         for row in samples:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if cfg.evaluate.train_sample_size:
+        # On a tiny corpus the test score says little; how well training pairs are fit says more.
+        fit_sample = splits["train"].take(cfg.evaluate.train_sample_size)
+        train_src = _texts(fit_sample, cfg.data.source_lang)
+        train_hyp = translate_corpus(translate_fn, train_src, cfg.evaluate.batch_size)
+        metrics["train_sample_bleu"], _ = corpus_bleu(train_hyp, _texts(fit_sample, cfg.data.target_lang),
+                                                      cfg.evaluate.bleu_tokenize)
+        ctx.log(f"BLEU on {len(train_src)} training pairs: {metrics['train_sample_bleu']:.2f}")
     examples = translate_corpus(translate_fn, list(cfg.evaluate.examples), cfg.evaluate.batch_size)
     _write_json(ctx.out_dir / "examples.json", dict(zip(cfg.evaluate.examples, examples)))
     _write_json(ctx.out_dir / "hypotheses.json", hypotheses)
     for name in ("samples.jsonl", "examples.json"):
         mlflow.log_artifact(str(ctx.out_dir / name), artifact_path="evaluation")
     mlflow.set_tag("bleu_signature", signature)
-    for s, r, h in list(zip(sources, references, hypotheses))[: cfg.evaluate.num_samples and 5]:
-        ctx.log(f"  {s}  ->  {h}   (ref: {r})")
+    ctx.log("test samples (source -> hypothesis | reference):")
+    for s, r, h in list(zip(sources, references, hypotheses))[: cfg.evaluate.num_samples]:
+        ctx.log(f"  {s}  ->  {h}  |  {r}")
     return {"metrics": metrics, "info": {"bleu_signature": signature}}
 
 

@@ -6,7 +6,6 @@ import mlflow
 import pytest
 
 from components.export.translator_export import graph_op_types
-from tests.support.mlflow_server import mlflow_server
 from tests.support.subprocess_run import run_cli, run_isolated_python
 
 pytestmark = pytest.mark.slow
@@ -15,18 +14,13 @@ STAGES = ("prepare", "train", "evaluate", "export")
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
-        yield url
+def server(mlflow_server_url):
+    return mlflow_server_url
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory, server):
-    root = tmp_path_factory.mktemp("e2e")
-    args = ["run", CONFIG, "--set", f"work_dir={root}/work", "--set", f"export.export_dir={root}/exports"]
-    proc = run_cli(args, env={"MLFLOW_TRACKING_URI": server})
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root, args, proc.stdout
+def first_run(tiny_translator):
+    return tiny_translator
 
 
 def test_prints_each_stage_run_id_bleu_and_translations(first_run):

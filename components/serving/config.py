@@ -1,0 +1,296 @@
+"""Command-line flags and TF Serving config files -> typed, validated objects.
+
+Flag names, spellings and defaults follow ``tensorflow_model_server`` so that a
+command line (or a ``--model_config_file``) written for this server works
+unchanged on TF Serving and back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from dataclasses import dataclass, field
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    """Which on-disk versions to keep loaded (TF Serving's ``model_version_policy``)."""
+
+    kind: str = "latest"  # "latest" | "all" | "specific"
+    num_versions: int = 1
+    versions: frozenset[int] = frozenset()
+
+    def select(self, available: list[int]) -> set[int]:
+        if self.kind == "all":
+            return set(available)
+        if self.kind == "specific":
+            return set(available) & set(self.versions)
+        return set(sorted(available, reverse=True)[: max(1, self.num_versions)])
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    base_path: str
+    version_policy: VersionPolicy = VersionPolicy()
+    version_labels: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    enabled: bool = False
+    max_batch_size: int = 32
+    batch_timeout_micros: int = 1000
+    num_batch_threads: int = 2
+    max_enqueued_batches: int = 100
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_instances: int = 1024
+    max_input_chars: int = 10_000
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    models: tuple[ModelConfig, ...]
+    host: str = "127.0.0.1"
+    port: int = 8500
+    rest_api_port: int = 8501
+    file_system_poll_wait_seconds: float = 1.0
+    batching: BatchingConfig = BatchingConfig()
+    limits: Limits = Limits()
+    rest_api_num_threads: int = 16
+    grpc_max_threads: int = 16
+    rest_api_timeout_in_ms: int = 30_000
+    intra_op_parallelism: int = 0
+    inter_op_parallelism: int = 0
+    log_level: str = "INFO"
+
+
+class ConfigError(ValueError):
+    """A flag or config file the server cannot start with."""
+
+
+def _bool_flag(value: str) -> bool:
+    # gflags accepts --flag, --flag=true/false/1/0; keep that so TF Serving command lines parse.
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "t", "yes", "y"):
+        return True
+    if lowered in ("0", "false", "f", "no", "n"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m pipeline serve",
+        description="Serve SavedModels over TF Serving's REST and gRPC APIs.",
+    )
+    a = p.add_argument
+    a("--port", type=int, default=8500, help="gRPC port (0 disables gRPC).")
+    a("--rest_api_port", type=int, default=8501, help="REST port (0 disables REST).")
+    a("--host", default="127.0.0.1", help="Address both servers bind to.")
+    a("--model_name", default="default", help="Model name when serving a single model.")
+    a("--model_base_path", default="", help="Base path BASE/<version>/saved_model.pb of the single model.")
+    a("--model_config_file", default="", help="ModelServerConfig text proto listing several models.")
+    a("--file_system_poll_wait_seconds", type=float, default=1.0,
+      help="Seconds between scans of the base paths for new versions (0: scan once).")
+    a("--enable_batching", type=_bool_flag, nargs="?", const=True, default=False,
+      help="Merge concurrent predict requests into one model call.")
+    a("--batching_parameters_file", default="",
+      help="BatchingParameters text proto (TF Serving format); overrides the flat batching flags.")
+    a("--max_batch_size", type=int, default=32, help="Largest merged batch, in rows.")
+    a("--batch_timeout_micros", type=int, default=1000, help="Longest wait for a batch to fill.")
+    a("--num_batch_threads", type=int, default=2, help="Threads running merged batches.")
+    a("--max_enqueued_batches", type=int, default=100, help="Queued batches per model/signature before 503.")
+    a("--max_body_bytes", type=int, default=10 * 1024 * 1024, help="Largest REST body / gRPC message (bytes).")
+    a("--max_instances", type=int, default=1024, help="Most rows (instances) per request.")
+    a("--max_input_chars", type=int, default=10_000, help="Longest string element of an input.")
+    a("--rest_api_num_threads", type=int, default=16, help="Worker threads for REST requests.")
+    a("--grpc_max_threads", type=int, default=16, help="Worker threads for gRPC requests.")
+    a("--rest_api_timeout_in_ms", type=int, default=30_000, help="REST predict timeout (0: none).")
+    a("--tensorflow_intra_op_parallelism", type=int, default=0, help="TF intra-op threads (0: TF default).")
+    a("--tensorflow_inter_op_parallelism", type=int, default=0, help="TF inter-op threads (0: TF default).")
+    a("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def _normalise_base_path(path: str) -> str:
+    if path.startswith("file://"):
+        path = path[len("file://"):]
+    if "://" in path:
+        raise ConfigError(f"only local base paths are supported, got {path!r}")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def load_model_config_file(path: str) -> tuple[ModelConfig, ...]:
+    """Parse TF Serving's ModelServerConfig text proto (``model_config_list``)."""
+    from tensorflow_serving.config import model_server_config_pb2
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --model_config_file {path}: {exc}") from exc
+    cfg = model_server_config_pb2.ModelServerConfig()
+    try:
+        text_format.Parse(text, cfg)
+    except text_format.ParseError as exc:
+        raise ConfigError(f"invalid --model_config_file {path}: {exc}") from exc
+    if cfg.WhichOneof("config") == "custom_model_config":
+        raise ConfigError("custom_model_config is not supported; use model_config_list")
+    models = []
+    for mc in cfg.model_config_list.config:
+        if not mc.name or not mc.base_path:
+            raise ConfigError(f"every model config needs name and base_path: {mc}")
+        if mc.model_platform and mc.model_platform != "tensorflow":
+            raise ConfigError(f"model {mc.name}: only model_platform 'tensorflow' is supported")
+        models.append(ModelConfig(
+            name=mc.name,
+            base_path=_normalise_base_path(mc.base_path),  # relative: to the working dir, as TF Serving
+            version_policy=_version_policy(mc),
+            version_labels=dict(mc.version_labels),
+        ))
+    if not models:
+        raise ConfigError(f"--model_config_file {path} lists no models")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"duplicate model names in {path}: {names}")
+    return tuple(models)
+
+
+def _version_policy(mc) -> VersionPolicy:
+    if not mc.HasField("model_version_policy"):
+        return VersionPolicy()
+    pol = mc.model_version_policy
+    which = pol.WhichOneof("policy_choice")
+    if which == "all":
+        return VersionPolicy(kind="all")
+    if which == "specific":
+        if not pol.specific.versions:
+            raise ConfigError(f"model {mc.name}: specific version policy lists no versions")
+        return VersionPolicy(kind="specific", versions=frozenset(pol.specific.versions))
+    return VersionPolicy(kind="latest", num_versions=pol.latest.num_versions or 1)
+
+
+def _batching_parameters_class():
+    """Build ``tensorflow.serving.BatchingParameters`` in a private descriptor pool.
+
+    tensorflow-serving-api does not ship ``session_bundle_config_pb2``; the message
+    is small and stable, so we declare it here to parse TF Serving's file format.
+    """
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(descriptor_pb2.FileDescriptorProto.FromString(wrappers_pb2.DESCRIPTOR.serialized_pb))
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="serving_compat/batching_parameters.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
+        dependency=["google/protobuf/wrappers.proto"],
+    )
+    msg = fdp.message_type.add(name="BatchingParameters")
+    F = descriptor_pb2.FieldDescriptorProto
+    for number, name, type_name in (
+        (1, "max_batch_size", ".google.protobuf.Int64Value"),
+        (2, "batch_timeout_micros", ".google.protobuf.Int64Value"),
+        (3, "max_enqueued_batches", ".google.protobuf.Int64Value"),
+        (4, "num_batch_threads", ".google.protobuf.Int64Value"),
+        (5, "thread_pool_name", ".google.protobuf.StringValue"),
+    ):
+        msg.field.add(name=name, number=number, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL,
+                      type_name=type_name)
+    msg.field.add(name="allowed_batch_sizes", number=6, type=F.TYPE_INT64, label=F.LABEL_REPEATED)
+    msg.field.add(name="pad_variable_length_inputs", number=7, type=F.TYPE_BOOL, label=F.LABEL_OPTIONAL)
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
+
+
+def load_batching_parameters_file(path: str, base: BatchingConfig) -> BatchingConfig:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --batching_parameters_file {path}: {exc}") from exc
+    params = _batching_parameters_class()()
+    try:
+        # Newer TF Serving releases add fields we do not implement; skip them rather than fail.
+        text_format.Parse(text, params, allow_unknown_field=True)
+    except text_format.ParseError as exc:
+        raise ConfigError(f"invalid --batching_parameters_file {path}: {exc}") from exc
+    if params.allowed_batch_sizes or params.pad_variable_length_inputs:
+        log.warning("allowed_batch_sizes / pad_variable_length_inputs are ignored by this server")
+    values = {}
+    for name in ("max_batch_size", "batch_timeout_micros", "max_enqueued_batches", "num_batch_threads"):
+        if params.HasField(name):
+            values[name] = getattr(params, name).value
+    return BatchingConfig(
+        enabled=base.enabled,
+        max_batch_size=values.get("max_batch_size", base.max_batch_size),
+        batch_timeout_micros=values.get("batch_timeout_micros", base.batch_timeout_micros),
+        num_batch_threads=values.get("num_batch_threads", base.num_batch_threads),
+        max_enqueued_batches=values.get("max_enqueued_batches", base.max_enqueued_batches),
+    )
+
+
+def parse_args(argv: list[str] | None) -> ServerConfig:
+    """Flags -> ServerConfig; raises ConfigError (or SystemExit from argparse) on bad input."""
+    args = build_arg_parser().parse_args(argv)
+    if args.model_config_file and args.model_base_path:
+        raise ConfigError("use either --model_config_file or --model_name/--model_base_path, not both")
+    if args.model_config_file:
+        models = load_model_config_file(args.model_config_file)
+    elif args.model_base_path:
+        if not args.model_name or "/" in args.model_name or ":" in args.model_name:
+            raise ConfigError(f"invalid --model_name {args.model_name!r}")
+        models = (ModelConfig(name=args.model_name, base_path=_normalise_base_path(args.model_base_path)),)
+    else:
+        raise ConfigError("give --model_base_path (with --model_name) or --model_config_file")
+
+    batching = BatchingConfig(
+        enabled=bool(args.enable_batching),
+        max_batch_size=args.max_batch_size,
+        batch_timeout_micros=args.batch_timeout_micros,
+        num_batch_threads=args.num_batch_threads,
+        max_enqueued_batches=args.max_enqueued_batches,
+    )
+    if args.batching_parameters_file:
+        if not args.enable_batching:
+            log.warning("--batching_parameters_file is ignored without --enable_batching (as in TF Serving)")
+        else:
+            batching = load_batching_parameters_file(args.batching_parameters_file, batching)
+    if batching.enabled and (batching.max_batch_size < 1 or batching.num_batch_threads < 1
+                             or batching.batch_timeout_micros < 0 or batching.max_enqueued_batches < 1):
+        raise ConfigError("batching needs max_batch_size>=1, num_batch_threads>=1, "
+                          "batch_timeout_micros>=0, max_enqueued_batches>=1")
+
+    for name in ("port", "rest_api_port"):
+        value = getattr(args, name)
+        if not 0 <= value <= 65535:
+            raise ConfigError(f"--{name} must be in 0..65535, got {value}")
+    if args.port == 0 and args.rest_api_port == 0:
+        raise ConfigError("both --port and --rest_api_port are 0; nothing to serve on")
+    for name in ("max_body_bytes", "max_instances", "max_input_chars", "rest_api_num_threads", "grpc_max_threads"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be >= 1")
+
+    return ServerConfig(
+        models=models,
+        host=args.host,
+        port=args.port,
+        rest_api_port=args.rest_api_port,
+        file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
+        batching=batching,
+        limits=Limits(args.max_body_bytes, args.max_instances, args.max_input_chars),
+        rest_api_num_threads=args.rest_api_num_threads,
+        grpc_max_threads=args.grpc_max_threads,
+        rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        intra_op_parallelism=args.tensorflow_intra_op_parallelism,
+        inter_op_parallelism=args.tensorflow_inter_op_parallelism,
+        log_level=args.log_level,
+    )

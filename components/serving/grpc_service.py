@@ -1,0 +1,127 @@
+"""TF Serving's gRPC API (PredictionService, ModelService) on tensorflow-serving-api's stubs.
+
+Using the generated servicer bases and protos means any TF Serving client
+(``PredictionServiceStub``, ``ModelServiceStub``) talks to us unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from .errors import ServingError, invalid
+from .metrics import Metrics
+from .model_registry import ModelRegistry
+from .predictor import Predictor, model_spec_target
+from .tensors import array_to_proto
+
+log = logging.getLogger(__name__)
+
+_SIGNATURE_DEF = "signature_def"
+
+
+def _abort(context: grpc.ServicerContext, err: ServingError):
+    context.abort(err.grpc_code, err.message)
+
+
+def _as_serving_error(exc: Exception) -> ServingError:
+    if isinstance(exc, ServingError):
+        return exc
+    log.exception("gRPC request failed")
+    return ServingError("INTERNAL", f"{type(exc).__name__}: {exc}")
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict and GetModelMetadata; Classify/Regress/MultiInference stay UNIMPLEMENTED."""
+
+    def __init__(self, predictor: Predictor, registry: ModelRegistry, metrics: Metrics):
+        self._predictor = predictor
+        self._registry = registry
+        self._metrics = metrics
+
+    def Predict(self, request, context):
+        name = request.model_spec.name
+        model_label = name if name in self._registry.model_names() else "<unknown>"
+        try:
+            prepared = self._predictor.prepare_proto(request)
+            outputs = self._predictor.run(prepared)
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name = prepared.servable.name
+            response.model_spec.version.value = prepared.servable.version
+            response.model_spec.signature_name = prepared.sig.name
+            for key, value in outputs.items():
+                response.outputs[key].CopyFrom(array_to_proto(value))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a gRPC status
+            err = _as_serving_error(exc)
+            self._metrics.request(model_label, "grpc", err.code)
+            _abort(context, err)
+        self._metrics.request(model_label, "grpc", "OK")
+        return response
+
+    def GetModelMetadata(self, request, context):
+        try:
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            if not request.metadata_field:
+                raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
+            for f in request.metadata_field:
+                if f != _SIGNATURE_DEF:
+                    raise invalid(f"Metadata field {f} is not supported")
+            version, label = model_spec_target(request.model_spec)
+            servable = self._registry.servable(request.model_spec.name, version, label)
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.metadata[_SIGNATURE_DEF].Pack(servable.signature_def_map)
+        except Exception as exc:  # noqa: BLE001
+            _abort(context, _as_serving_error(exc))
+        return response
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """GetModelStatus; HandleReloadConfigRequest stays UNIMPLEMENTED."""
+
+    def __init__(self, registry: ModelRegistry):
+        self._registry = registry
+
+    def GetModelStatus(self, request, context):
+        try:
+            if not request.HasField("model_spec"):
+                raise invalid("Missing ModelSpec")
+            version, label = model_spec_target(request.model_spec)
+            return self._registry.status(request.model_spec.name, version, label)
+        except Exception as exc:  # noqa: BLE001
+            _abort(context, _as_serving_error(exc))
+
+
+def create_grpc_server(host: str, port: int, max_threads: int, max_message_bytes: int,
+                       predictor: Predictor, registry: ModelRegistry, metrics: Metrics) -> grpc.Server:
+    """Build and bind (not start) the gRPC server; raises RuntimeError if the port is taken."""
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="grpc"),
+        options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", -1),
+            # Without this, Linux SO_REUSEPORT lets a second server "bind" a port already in use.
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionServicer(predictor, registry, metrics), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise RuntimeError(f"cannot bind gRPC server to {address}: {exc}") from exc
+    if bound == 0:
+        raise RuntimeError(f"cannot bind gRPC server to {address}")
+    return server

@@ -1,0 +1,125 @@
+"""The predict path shared by REST and gRPC: resolve, validate, dispatch, call.
+
+Both front ends funnel through here so they resolve versions, validate inputs
+and batch identically; REST and gRPC requests even share batches.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .batching import Batcher
+from .config import BatchingConfig, Limits
+from .errors import ServingError, invalid
+from .metrics import Metrics
+from .model_registry import ModelRegistry
+from .servable import DEFAULT_SIGNATURE, Servable, SignatureInfo
+from .tensors import (
+    arrays_from_protos,
+    batch_rows,
+    check_inputs,
+    json_request_tensors,
+    parse_json_body,
+    signature_name_of,
+)
+
+
+@dataclass
+class Prepared:
+    """A validated request, ready to run."""
+
+    servable: Servable
+    sig: SignatureInfo
+    inputs: dict[str, np.ndarray]
+    rows: int | None  # batchable rows, None if it must run alone
+    fmt: str | None = None  # tensors.ROW / COLUMNAR for REST
+    output_filter: tuple[str, ...] = field(default_factory=tuple)
+
+
+def model_spec_target(spec) -> tuple[int | None, str | None]:
+    """(version, label) requested by a tensorflow_serving ModelSpec."""
+    which = spec.WhichOneof("version_choice")
+    if which == "version":
+        return spec.version.value, None
+    if which == "version_label":
+        return None, spec.version_label
+    return None, None
+
+
+class Predictor:
+    def __init__(self, registry: ModelRegistry, limits: Limits, metrics: Metrics,
+                 batching: BatchingConfig | None = None):
+        self.registry = registry
+        self.limits = limits
+        self.metrics = metrics
+        self.batcher = Batcher(batching, self._invoke) if batching and batching.enabled else None
+
+    # ---- preparation ----
+    def prepare_json(self, model: str, version: int | None, label: str | None, body: bytes) -> Prepared:
+        # Same order as TF Serving: parse, then find the servable, then the signature, then tensors.
+        doc = parse_json_body(body)
+        sig_name = signature_name_of(doc)
+        servable = self.registry.servable(model, version, label)
+        sig = servable.signature(sig_name)
+        fmt, arrays = json_request_tensors(doc, sig, self.limits)
+        check_inputs(sig, arrays, self.limits)
+        return Prepared(servable, sig, arrays, batch_rows(sig, arrays), fmt)
+
+    def prepare_proto(self, request) -> Prepared:
+        if not request.HasField("model_spec"):
+            raise invalid("Missing ModelSpec")
+        version, label = model_spec_target(request.model_spec)
+        servable = self.registry.servable(request.model_spec.name, version, label)
+        sig_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+        sig = servable.signatures.get(sig_name)
+        if sig is None:
+            # TF Serving's gRPC Predict (predict_util.cc) uses FAILED_PRECONDITION here.
+            raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{sig_name}" not found.')
+        # Every element costs at least a byte on the wire unless the proto is "compressed".
+        arrays = arrays_from_protos(request.inputs, max_elements=self.limits.max_body_bytes)
+        check_inputs(sig, arrays, self.limits, check_strings=True)
+        seen: set[str] = set()
+        for alias in request.output_filter:
+            if alias not in sig.outputs:
+                raise invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be "
+                              f"in the set {{{','.join(sorted(sig.outputs))}}}.")
+            if alias in seen:
+                raise invalid(f"duplicate output tensor alias: {alias}")
+            seen.add(alias)
+        return Prepared(servable, sig, arrays, batch_rows(sig, arrays),
+                        output_filter=tuple(request.output_filter))
+
+    # ---- execution ----
+    def _invoke(self, servable: Servable, sig: SignatureInfo, inputs: dict, requests: int, rows: int) -> dict:
+        self.metrics.model_call(servable.name, servable.version, sig.name, requests, rows)
+        return servable.call(sig, inputs)
+
+    def submit(self, p: Prepared) -> Future | None:
+        """Queue on the batcher when the request can be merged; None means call it directly."""
+        if self.batcher is not None and self.batcher.accepts(p.rows):
+            return self.batcher.submit(p.servable, p.sig, p.inputs, p.rows)
+        return None
+
+    def call_direct(self, p: Prepared) -> dict[str, np.ndarray]:
+        rows = p.rows or 0
+        return self._filter(p, self._invoke(p.servable, p.sig, p.inputs, 1, rows))
+
+    def run(self, p: Prepared) -> dict[str, np.ndarray]:
+        """Blocking predict (gRPC threads)."""
+        fut = self.submit(p)
+        if fut is None:
+            return self.call_direct(p)
+        return self._filter(p, fut.result())
+
+    @staticmethod
+    def _filter(p: Prepared, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if p.output_filter:
+            return {k: outputs[k] for k in p.output_filter}
+        return outputs
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.stop()

@@ -1,0 +1,186 @@
+"""TF Serving's REST API on FastAPI/Starlette.
+
+URLs are matched with TF Serving's own regular expressions
+(``http_rest_api_util.cc``) rather than FastAPI path templates, because its
+``/v1/models/NAME[/versions/N|/labels/L]:predict`` syntax (a colon verb,
+case-insensitive) does not map onto path parameters, and because unmatched
+``/v1/...`` URLs must answer TF Serving's ``Malformed request`` error.
+Model calls (and parsing/formatting of all but small payloads) run on a
+thread pool, so the event loop stays free for status and metadata requests
+while models compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from concurrent.futures import Executor
+from urllib.parse import unquote
+
+from fastapi import FastAPI, Request
+from google.protobuf import json_format
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from .config import Limits
+from .errors import ServingError, invalid
+from .metrics import Metrics
+from .model_registry import ModelRegistry
+from .predictor import Predictor, Prepared
+from .tensors import dumps, predict_response_json
+
+log = logging.getLogger(__name__)
+
+PREDICT_RE = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)",
+    re.IGNORECASE)
+STATUS_RE = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?",
+    re.IGNORECASE)
+_INT64_MAX = 2**63 - 1
+_JSON = "application/json"
+# Small requests are parsed/formatted on the event loop: a thread hop costs more than the work.
+# Anything bigger, and every model call, goes to the thread pool.
+_INLINE_BODY_BYTES = 16 * 1024
+_INLINE_OUTPUT_ELEMENTS = 4096
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _json_response(payload: bytes, status: int = 200) -> Response:
+    return Response(content=payload, status_code=status, media_type=_JSON)
+
+
+def error_response(err: ServingError) -> Response:
+    return _json_response(dumps({"error": err.message}), err.http_status)
+
+
+def _version(text: str | None) -> int | None:
+    if not text:
+        return None
+    value = int(text)
+    if value > _INT64_MAX:
+        raise invalid(f"Failed to convert version: {text} to numeric.")
+    return value
+
+
+def status_json(resp) -> bytes:
+    return dumps(json_format.MessageToDict(resp, always_print_fields_with_no_presence=True,
+                                           preserving_proto_field_name=True))
+
+
+def metadata_json(servable) -> bytes:
+    """GetModelMetadataResponse as TF Serving's REST handler prints it (SignatureDefMap unpacked)."""
+    from tensorflow_serving.apis import model_pb2
+
+    spec = model_pb2.ModelSpec(name=servable.name)
+    spec.version.value = servable.version
+    opts = dict(always_print_fields_with_no_presence=True, preserving_proto_field_name=True)
+    return dumps({
+        "model_spec": json_format.MessageToDict(spec, **opts),
+        "metadata": {"signature_def": json_format.MessageToDict(servable.signature_def_map, **opts)},
+    })
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise BodyTooLarge(int(length))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, limits: Limits,
+               executor: Executor, timeout_seconds: float | None = None) -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        return _json_response(dumps({"error": str(exc.detail)}), exc.status_code)
+
+    @app.get("/monitoring/prometheus/metrics")
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    async def v1(request: Request) -> Response:
+        raw = request.scope.get("raw_path")
+        path = raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path
+        try:
+            if request.method == "POST" and (m := PREDICT_RE.fullmatch(path)):
+                name, ver, label, verb = m.groups()
+                return await _predict(request, unquote(name), ver, unquote(label) if label else None,
+                                      verb.lower())
+            if request.method == "GET" and (m := STATUS_RE.fullmatch(path)):
+                name, ver, label, sub = m.groups()
+                if not name:
+                    raise invalid("Missing model name in request.")
+                version = _version(ver)
+                label = unquote(label) if label else None
+                if sub:
+                    servable = registry.servable(unquote(name), version, label)
+                    return _json_response(metadata_json(servable))
+                return _json_response(status_json(registry.status(unquote(name), version, label)))
+            raise invalid(f"Malformed request: {request.method} {path}")
+        except ServingError as err:
+            return error_response(err)
+        except Exception as exc:  # a bug; still answer JSON, as TF Serving's INTERNAL errors do
+            log.exception("request failed")
+            return error_response(ServingError("INTERNAL", f"{type(exc).__name__}: {exc}"))
+
+    async def _predict(request: Request, name: str, ver: str | None, label: str | None, verb: str) -> Response:
+        model_label = name if name in registry.model_names() else "<unknown>"
+        try:
+            version = _version(ver)
+            if verb != "predict":
+                raise ServingError("UNIMPLEMENTED", f"{verb} is not supported by this server; use :predict")
+            try:
+                body = await read_body(request, limits.max_body_bytes)
+            except BodyTooLarge as exc:
+                metrics.request(model_label, "rest", "RESOURCE_EXHAUSTED")
+                return _json_response(dumps({"error": f"Request body of {exc.args[0]} bytes exceeds the "
+                                                      f"limit of {limits.max_body_bytes} bytes "
+                                                      "(--max_body_bytes)"}), 413)
+            payload = await asyncio.wait_for(_run_predict(name, version, label, body), timeout_seconds)
+        except ServingError as err:
+            metrics.request(model_label, "rest", err.code)
+            return error_response(err)
+        except asyncio.TimeoutError:
+            metrics.request(model_label, "rest", "DEADLINE_EXCEEDED")
+            return error_response(ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded"))
+        except Exception as exc:  # a bug; answer like TF Serving's INTERNAL errors, keep serving
+            log.exception("predict failed")
+            metrics.request(model_label, "rest", "INTERNAL")
+            return error_response(ServingError("INTERNAL", f"{type(exc).__name__}: {exc}"))
+        metrics.request(model_label, "rest", "OK")
+        return _json_response(payload)
+
+    async def _run_predict(name: str, version: int | None, label: str | None, body: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        if len(body) <= _INLINE_BODY_BYTES:
+            prepared = predictor.prepare_json(name, version, label, body)
+        else:
+            prepared = await loop.run_in_executor(executor, predictor.prepare_json, name, version, label, body)
+        future = predictor.submit(prepared)
+        if future is None:
+            return await loop.run_in_executor(executor, _call_and_format, prepared)
+        outputs = await asyncio.wrap_future(future)
+        if sum(a.size for a in outputs.values()) <= _INLINE_OUTPUT_ELEMENTS:
+            return _format(outputs, prepared.fmt)
+        return await loop.run_in_executor(executor, _format, outputs, prepared.fmt)
+
+    def _call_and_format(prepared: Prepared) -> bytes:
+        return _format(predictor.call_direct(prepared), prepared.fmt)
+
+    def _format(outputs, fmt) -> bytes:
+        return dumps(predict_response_json(outputs, fmt))
+
+    return app

@@ -1,0 +1,491 @@
+"""JSON <-> numpy and TensorProto <-> numpy conversion with TF Serving's rules.
+
+The REST rules follow ``tensorflow_serving/util/json_tensor.cc``: row format
+(``instances``) vs columnar format (``inputs``), ``{"b64": ...}`` for binary
+strings, the response shapes (``predictions``/``outputs``, single output
+collapsed), float formatting and the wording of its error messages, so that
+clients see the same answers as from TF Serving. Error messages additionally
+name the offending input, which TF Serving does not always do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from typing import Any, Callable
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2
+
+from .config import Limits
+from .errors import ServingError, invalid
+from .servable import SignatureInfo
+
+ROW = "row"  # request used "instances" -> response uses "predictions"
+COLUMNAR = "columnar"  # request used "inputs" -> response uses "outputs"
+
+_B64 = "b64"
+_BYTES_SUFFIX = "_bytes"
+_MAX_ECHO = 200  # error messages quote request values; never echo megabytes back
+
+# TensorFlow's DataTypeString() names, used in TF Serving's messages.
+_TF_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "half"}
+
+
+def type_name(dtype: tf.DType) -> str:
+    return _TF_TYPE_NAMES.get(dtype.name, dtype.name)
+
+
+def _echo(val: Any) -> str:
+    try:
+        text = json.dumps(val, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        text = repr(val)
+    return text if len(text) <= _MAX_ECHO else text[:_MAX_ECHO] + "..."
+
+
+def _json_type(val: Any) -> str:
+    if val is None:
+        return "Null"
+    if val is True:
+        return "True"
+    if val is False:
+        return "False"
+    if isinstance(val, dict):
+        return "Object"
+    if isinstance(val, list):
+        return "Array"
+    if isinstance(val, str):
+        return "String"
+    return "Number"
+
+
+class _ElementError(Exception):
+    """Raised inside the converters; wrapped with the element/input it belongs to."""
+
+
+# ---------------------------------------------------------------- JSON request parsing
+
+def parse_json_body(body: bytes) -> dict:
+    if not body or not body.strip():
+        raise invalid("JSON Parse error: The document is empty")
+    try:
+        # Python's json accepts NaN/Infinity, as TF Serving's kParseNanAndInfFlag does.
+        doc = json.loads(body)
+    except RecursionError:
+        raise invalid("JSON Parse error: document nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise invalid(f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from None
+    except UnicodeDecodeError as exc:
+        raise invalid(f"JSON Parse error: Invalid encoding in string. at offset: {exc.start}") from None
+    if not isinstance(doc, dict):
+        raise invalid(f"JSON Value: {_echo(doc)} Is not object")
+    return doc
+
+
+def signature_name_of(doc: dict) -> str:
+    if "signature_name" not in doc:
+        return ""
+    name = doc["signature_name"]
+    if not isinstance(name, str):
+        raise invalid(f"JSON Value: {_echo(doc)} not formatted correctly. "
+                      "'signature_name' key must be a string value.")
+    return name
+
+
+def _is_b64_object(val: Any) -> bool:
+    return isinstance(val, dict) and len(val) == 1 and isinstance(val.get(_B64), str)
+
+
+def _decode_b64(val: Any) -> bytes:
+    if not _is_b64_object(val):
+        raise _ElementError(f"JSON Value: {_echo(val)} not formatted correctly for base64 data")
+    text = val[_B64]
+    try:
+        # absl::Base64Unescape tolerates missing padding; so do we.
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise _ElementError("Unable to base64 decode") from None
+
+
+def _type_error(val: Any, dtype: tf.DType) -> _ElementError:
+    return _ElementError(
+        f"JSON Value: {_echo(val)} Type: {_json_type(val)} is not of expected type: {type_name(dtype)}")
+
+
+def _int_converter(dtype: tf.DType, lo: int, hi: int) -> Callable[[Any], int]:
+    def convert(val: Any) -> int:
+        if isinstance(val, bool) or not isinstance(val, int) or not lo <= val <= hi:
+            raise _type_error(val, dtype)
+        return val
+    return convert
+
+
+def _float_converter(dtype: tf.DType, mantissa_bits: int, max_value: float) -> Callable[[Any], float]:
+    max_int = (1 << mantissa_bits) - 1
+
+    def convert(val: Any) -> float:
+        if isinstance(val, bool) or not isinstance(val, (int, float)):
+            raise _type_error(val, dtype)
+        lossless = (abs(val) <= max_int) if isinstance(val, int) else (
+            not math.isfinite(val) or -max_value <= val <= max_value)
+        if not lossless:
+            raise _ElementError(f"Cannot convert JSON value: {_echo(val)} to {type_name(dtype)} "
+                                "without loss of precision.")
+        return float(val)
+    return convert
+
+
+def _converter(dtype: tf.DType, limits: Limits) -> Callable[[Any], Any]:
+    if dtype == tf.string:
+        limit = limits.max_input_chars
+
+        def convert(val: Any) -> bytes:
+            if isinstance(val, str):
+                if len(val) > limit:
+                    raise _ElementError(f"string of {len(val)} characters exceeds the limit of "
+                                        f"{limit} (--max_input_chars)")
+                return val.encode("utf-8")
+            if isinstance(val, dict):
+                data = _decode_b64(val)
+                if len(data) > limit:
+                    raise _ElementError(f"binary value of {len(data)} bytes exceeds the limit of "
+                                        f"{limit} (--max_input_chars)")
+                return data
+            raise _type_error(val, dtype)
+        return convert
+    if dtype == tf.bool:
+        def convert_bool(val: Any) -> bool:
+            if not isinstance(val, bool):
+                raise _type_error(val, dtype)
+            return val
+        return convert_bool
+    if dtype in (tf.float32, tf.float16, tf.bfloat16):
+        return _float_converter(dtype, 24, float(np.finfo(np.float32).max))
+    if dtype == tf.float64:
+        return _float_converter(dtype, 53, float(np.finfo(np.float64).max))
+    if dtype in (tf.int8, tf.int16, tf.int32, tf.uint8, tf.int64, tf.uint16, tf.uint32, tf.uint64):
+        # TF Serving reads int8/16/32 and uint8 as JSON int32 values; keep each type's own range
+        # so an out-of-range value is an error instead of a silent wrap-around.
+        info = np.iinfo(dtype.as_numpy_dtype)
+        return _int_converter(dtype, int(info.min), int(info.max))
+
+    def unsupported(val: Any) -> Any:
+        raise ServingError("UNIMPLEMENTED",
+                           f"Conversion of JSON Value: {_echo(val)} to type: {type_name(dtype)}")
+    return unsupported
+
+
+_MAX_RANK = 32  # numpy's limit is 64; no served signature comes close
+
+
+def _dense_shape(val: Any) -> list[int]:
+    """Shape implied by following the first element at each level (as TF Serving does)."""
+    shape = []
+    while isinstance(val, list):
+        shape.append(len(val))
+        if len(shape) > _MAX_RANK:
+            raise invalid(f"input is nested more than {_MAX_RANK} lists deep")
+        if not val:
+            break
+        val = val[0]
+    return shape
+
+
+def _fill(val: Any, level: int, shape: list[int], convert: Callable[[Any], Any], out: list) -> None:
+    if not isinstance(val, list):
+        if level != len(shape):
+            raise _ElementError(f"JSON Value: {_echo(val)} found at incorrect level: {level + 1} "
+                                f"in the JSON DOM. Expected at level: {len(shape)}")
+        out.append(convert(val))
+        return
+    if level >= len(shape):
+        raise _ElementError(f"Encountered list at unexpected level: {level} expected < {len(shape)}")
+    if len(val) != shape[level]:
+        raise _ElementError(f"Encountered list at unexpected size: {len(val)} at level: {level} "
+                            f"expected size: {shape[level]}")
+    for item in val:
+        _fill(item, level + 1, shape, convert, out)
+
+
+def _to_array(flat: list, shape: list[int], dtype: tf.DType) -> np.ndarray:
+    if dtype == tf.string:
+        arr = np.empty(len(flat), dtype=object)
+        arr[:] = flat
+        return arr.reshape(shape)
+    return np.asarray(flat, dtype=dtype.as_numpy_dtype).reshape(shape)
+
+
+def _shape_str(shape) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _row_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> dict[str, np.ndarray]:
+    instances = doc["instances"]
+    if not isinstance(instances, list):
+        raise invalid(f"JSON Value: {_echo(doc)} Excepting 'instances' to be an list/array")
+    if not instances:
+        raise invalid(f"JSON Value: {_echo(doc)} No values in 'instances' array")
+    if len(instances) > limits.max_instances:
+        raise invalid(f"'instances' has {len(instances)} elements, more than the limit of "
+                      f"{limits.max_instances} (--max_instances)")
+    names = sorted(sig.inputs)
+    if not isinstance(instances[0], dict) and len(names) > 1:
+        raise invalid("instances is a plain list, but expecting list of objects as multiple input tensors "
+                      f"required as per tensorinfo_map (inputs: {','.join(names)})")
+
+    def is_element_object(v: Any) -> bool:
+        return isinstance(v, dict) and not _is_b64_object(v)
+
+    objects = is_element_object(instances[0])
+    converters = {n: _converter(sig.inputs[n].dtype, limits) for n in names}
+    flats: dict[str, list] = {n: [] for n in names}
+    shapes: dict[str, list[int]] = {}
+    sizes: dict[str, int] = {}
+
+    def add_item(i: int, name: str, value: Any) -> None:
+        shape = _dense_shape(value)
+        out: list = []
+        try:
+            _fill(value, 0, shape, converters[name], out)
+            if name not in shapes:
+                shapes[name], sizes[name] = shape, len(out)
+            elif sizes[name] != len(out):
+                raise _ElementError(f"Expecting tensor size: {sizes[name]} but got: {len(out)}")
+            elif shapes[name] != shape:
+                raise _ElementError(f"Expecting shape {_shape_str(shapes[name])} but got: {_shape_str(shape)}")
+        except _ElementError as exc:
+            raise invalid(f"Failed to process element: {i} key: {name} of 'instances' list. "
+                          f"Error: INVALID_ARGUMENT: {exc}") from None
+        flats[name].extend(out)
+
+    for i, elem in enumerate(instances):
+        if objects:
+            if not is_element_object(elem):
+                raise invalid(f"Expecting object but got list at item {i} of input list")
+            for key, value in elem.items():
+                if key not in sig.inputs:
+                    raise invalid(f"Failed to process element: {i} key: {key} of 'instances' list. "
+                                  f"Error: INVALID_ARGUMENT: JSON object: does not have named input: {key}")
+                add_item(i, key, value)
+            if set(elem) != set(names):
+                missing = ",".join(sorted(set(names) - set(elem)))
+                raise invalid(f"Failed to process element: {i} of 'instances' list. JSON object: "
+                              f"{_echo(elem)} keys must be equal to: {','.join(names)} (missing: {missing})")
+        else:
+            if is_element_object(elem):
+                raise invalid(f"Expecting value/list but got object at item {i} of input list")
+            add_item(i, names[0], elem)
+
+    n = len(instances)
+    return {name: _to_array(flats[name], [n] + shapes[name], sig.inputs[name].dtype) for name in names}
+
+
+def _column_tensor(name: str, value: Any, dtype: tf.DType, limits: Limits) -> np.ndarray:
+    shape = _dense_shape(value)
+    if shape and shape[0] > limits.max_instances:
+        raise invalid(f"input '{name}' has {shape[0]} rows, more than the limit of "
+                      f"{limits.max_instances} (--max_instances)")
+    out: list = []
+    try:
+        _fill(value, 0, shape, _converter(dtype, limits), out)
+    except _ElementError as exc:
+        raise invalid(f"Failed to process input: {name} of 'inputs'. Error: INVALID_ARGUMENT: {exc}") from None
+    return _to_array(out, shape, dtype)
+
+
+def _columnar_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> dict[str, np.ndarray]:
+    val = doc["inputs"]
+    names = sorted(sig.inputs)
+    if not isinstance(val, dict) or _is_b64_object(val):
+        if len(names) > 1:
+            raise invalid("inputs is a plain value/list, but expecting an object as multiple input tensors "
+                          f"required as per tensorinfo_map (inputs: {','.join(names)})")
+        return {names[0]: _column_tensor(names[0], val, sig.inputs[names[0]].dtype, limits)}
+    for name in names:
+        if name not in val:
+            raise invalid(f"Missing named input: {name} in 'inputs' object.")
+    extra = sorted(set(val) - set(names))
+    if extra:
+        # TF Serving silently ignores these; rejecting them catches misspelt input names.
+        raise invalid(f"Unexpected named input: {','.join(extra)} in 'inputs' object. "
+                      f"Expected inputs: {','.join(names)}")
+    return {name: _column_tensor(name, val[name], sig.inputs[name].dtype, limits) for name in names}
+
+
+def json_request_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> tuple[str, dict[str, np.ndarray]]:
+    """Tensors from a parsed predict body; returns (ROW|COLUMNAR, {input name: array})."""
+    if not sig.inputs:
+        raise invalid(f"Failed to get input map for signature: {sig.name or 'DEFAULT'}")
+    has_instances, has_inputs = "instances" in doc, "inputs" in doc
+    if has_instances and has_inputs:
+        raise invalid(f"JSON Value: {_echo(doc)} Not formatted correctly expecting only one of "
+                      "'inputs' or 'instances' keys to exist ")
+    try:
+        if has_instances:
+            return ROW, _row_tensors(doc, sig, limits)
+        if has_inputs:
+            return COLUMNAR, _columnar_tensors(doc, sig, limits)
+    except RecursionError:
+        raise invalid("input nested too deeply") from None
+    raise invalid("Missing 'inputs' or 'instances' key")
+
+
+# ---------------------------------------------------------------- validation (REST and gRPC)
+
+def _dtype_of(arr: np.ndarray) -> tf.DType:
+    if arr.dtype.kind in "OSU":
+        return tf.string
+    return tf.as_dtype(arr.dtype)
+
+
+def check_inputs(sig: SignatureInfo, arrays: dict[str, np.ndarray], limits: Limits,
+                 check_strings: bool = False) -> None:
+    """Reject missing/extra names, wrong dtypes and incompatible shapes before calling the model."""
+    expected, got = set(sig.inputs), set(arrays)
+    if expected != got:
+        extra, missing = sorted(got - expected), sorted(expected - got)
+        raise invalid(
+            f"input size does not match signature: {len(got)}!={len(expected)} "
+            f"len({{{','.join(sorted(got))}}}) != len({{{','.join(sorted(expected))}}}). "
+            f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}.")
+    for name in sorted(expected):
+        spec, arr = sig.inputs[name], arrays[name]
+        dtype = _dtype_of(arr)
+        if dtype != spec.dtype:
+            raise invalid(f"input '{name}' of signature '{sig.name}': expects {type_name(spec.dtype)} "
+                          f"but {type_name(dtype)} is provided")
+        if not spec.shape.is_compatible_with(arr.shape):
+            want = "[?]" if spec.shape.rank is None else _shape_str(-1 if d is None else d for d in spec.shape)
+            raise invalid(f"input '{name}' of signature '{sig.name}': got shape {_shape_str(arr.shape)} "
+                          f"but the signature expects {want} (rank {spec.shape.rank})")
+        if arr.ndim >= 1 and arr.shape[0] > limits.max_instances:
+            raise invalid(f"input '{name}' has {arr.shape[0]} rows, more than the limit of "
+                          f"{limits.max_instances} (--max_instances)")
+        if check_strings and dtype == tf.string and arr.size:
+            longest = max(len(x) for x in arr.ravel())
+            if longest > limits.max_input_chars:
+                raise invalid(f"input '{name}': value of {longest} bytes exceeds the limit of "
+                              f"{limits.max_input_chars} (--max_input_chars)")
+
+
+def batch_rows(sig: SignatureInfo, arrays: dict[str, np.ndarray]) -> int | None:
+    """Rows of a request that can be merged with others, or None if it must run alone."""
+    if not sig.batchable:
+        return None
+    sizes = {a.shape[0] if a.ndim >= 1 else None for a in arrays.values()}
+    if len(sizes) != 1:
+        return None
+    (n,) = sizes
+    return n if n else None
+
+
+# ---------------------------------------------------------------- JSON response formatting
+
+def _float32_values(arr: np.ndarray) -> np.ndarray:
+    """Values TF Serving prints for float tensors: "%g" unless that loses bits, then "%.9g".
+
+    Python would print float32(0.1) as 0.10000000149011612; TF Serving prints 0.1.
+    """
+    flat = arr.astype(np.float32).ravel()
+    out = flat.astype(np.float64)
+    finite = np.isfinite(flat)
+    if finite.any():
+        short = np.char.mod("%g", flat[finite])
+        vals = short.astype(np.float64)
+        lossy = vals.astype(np.float32) != flat[finite]
+        if lossy.any():
+            vals[lossy] = np.char.mod("%.9g", flat[finite][lossy]).astype(np.float64)
+        out[finite] = vals
+    return out.reshape(arr.shape)
+
+
+def _string_value(data: bytes, as_b64: bool) -> Any:
+    if not as_b64:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass  # JSON cannot carry raw bytes; fall back to TF Serving's binary form
+    return {_B64: base64.b64encode(data).decode("ascii")}
+
+
+def tensor_to_json(arr: np.ndarray, name: str) -> Any:
+    kind = arr.dtype.kind
+    if kind in "OS":
+        as_b64 = name.endswith(_BYTES_SUFFIX)
+        flat = np.empty(arr.size, dtype=object)
+        flat[:] = [_string_value(x if isinstance(x, bytes) else str(x).encode(), as_b64) for x in arr.ravel()]
+        return flat.reshape(arr.shape).tolist()
+    if kind == "f" and arr.dtype != np.float64:
+        return _float32_values(arr).tolist()
+    if kind in "fiub":
+        return arr.tolist()
+    raise invalid(f"Failed to write JSON value for tensor type: {arr.dtype}")
+
+
+def predict_response_json(outputs: dict[str, np.ndarray], fmt: str) -> dict:
+    if not outputs:
+        raise invalid("Cannot convert empty tensor map to JSON")
+    names = sorted(outputs)
+    if fmt == COLUMNAR:
+        if len(names) == 1:
+            return {"outputs": tensor_to_json(outputs[names[0]], names[0])}
+        return {"outputs": {n: tensor_to_json(outputs[n], n) for n in names}}
+    batch = None
+    for n in names:
+        arr = outputs[n]
+        if arr.ndim == 0:
+            raise invalid(f"Tensor name: {n} has no shape information ")
+        if batch is not None and arr.shape[0] != batch:
+            raise invalid(f"Tensor name: {n} has inconsistent batch size: {arr.shape[0]} expecting: {batch}")
+        batch = arr.shape[0]
+    columns = {n: tensor_to_json(outputs[n], n) for n in names}
+    if len(names) == 1:
+        return {"predictions": columns[names[0]]}
+    return {"predictions": [{n: columns[n][i] for n in names} for i in range(batch)]}
+
+
+def dumps(obj: Any) -> bytes:
+    # NaN/Infinity are written bare, exactly as TF Serving's writer does.
+    return json.dumps(obj, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode("utf-8")
+
+
+# ---------------------------------------------------------------- TensorProto (gRPC)
+
+def arrays_from_protos(protos, max_elements: int) -> dict[str, np.ndarray]:
+    """TensorProtos -> numpy. ``max_elements`` guards against a tiny proto that declares a huge
+    shape (make_ndarray would expand its repeated last value to fill it)."""
+    arrays = {}
+    for name, proto in protos.items():
+        dims = [d.size for d in proto.tensor_shape.dim]
+        if any(d < 0 for d in dims) or len(dims) > _MAX_RANK:
+            raise invalid(f"input '{name}': invalid tensor shape {_shape_str(dims)}")
+        if math.prod(dims) > max_elements:
+            raise invalid(f"input '{name}': shape {_shape_str(dims)} has more than {max_elements} elements")
+        try:
+            arrays[name] = tf.make_ndarray(proto)
+        except Exception as exc:  # malformed protos raise a variety of errors
+            raise invalid(f"input '{name}': cannot convert TensorProto to a tensor: {exc}") from None
+    return arrays
+
+
+# Typed value fields, as TF Serving's Tensor::AsProtoField fills them. Many clients read
+# e.g. ``outputs['scores'].float_val`` directly, which tensor_content would break.
+_PROTO_FIELD = {
+    np.float32: "float_val", np.float64: "double_val",
+    np.int32: "int_val", np.int16: "int_val", np.int8: "int_val", np.uint8: "int_val", np.uint16: "int_val",
+    np.int64: "int64_val", np.bool_: "bool_val", np.uint32: "uint32_val", np.uint64: "uint64_val",
+}
+
+
+def array_to_proto(arr: np.ndarray) -> tensor_pb2.TensorProto:
+    field = _PROTO_FIELD.get(arr.dtype.type)
+    if field is None:
+        return tf.make_tensor_proto(arr)  # strings -> string_val; rarer types as TF packs them
+    proto = tensor_pb2.TensorProto(dtype=tf.as_dtype(arr.dtype).as_datatype_enum,
+                                   tensor_shape=tf.TensorShape(arr.shape).as_proto())
+    getattr(proto, field).extend(arr.ravel().tolist())
+    return proto

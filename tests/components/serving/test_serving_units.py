@@ -1,0 +1,354 @@
+"""Fast in-process tests of the serving building blocks (no server processes)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.serving import cli
+from components.serving.batching import Batcher
+from components.serving.config import (
+    BatchingConfig,
+    ConfigError,
+    Limits,
+    ModelConfig,
+    VersionPolicy,
+    load_batching_parameters_file,
+    load_model_config_file,
+    parse_args,
+)
+from components.serving.errors import ServingError
+from components.serving.model_registry import ModelRegistry
+from components.serving.servable import Servable, SignatureInfo
+from components.serving.tensors import (
+    COLUMNAR,
+    ROW,
+    array_to_proto,
+    arrays_from_protos,
+    check_inputs,
+    json_request_tensors,
+    parse_json_body,
+    predict_response_json,
+    tensor_to_json,
+)
+
+LIMITS = Limits(max_body_bytes=10_000, max_instances=4, max_input_chars=8)
+
+
+def _sig(name="sig", **inputs) -> SignatureInfo:
+    specs = {k: tf.TensorSpec(shape, dtype, name=k) for k, (shape, dtype) in inputs.items()}
+    out = {"outputs": tf.TensorSpec([None], tf.string)}
+    return SignatureInfo(name, None, specs, out, batchable=True)
+
+
+GEN = _sig("generate", prompt=([None], tf.string), max_tokens=([None], tf.int32))
+ONE = _sig("serving_default", inputs=([None], tf.string))
+NUM = _sig("numeric", x=([None, 3], tf.float32))
+
+
+# ---------------------------------------------------------------- config
+
+def test_flags_follow_tf_serving_defaults():
+    cfg = parse_args(["--model_name=m", "--model_base_path=/tmp/x"])
+    assert (cfg.port, cfg.rest_api_port, cfg.host) == (8500, 8501, "127.0.0.1")
+    assert cfg.file_system_poll_wait_seconds == 1
+    assert cfg.batching == BatchingConfig(enabled=False)
+    assert cfg.limits == Limits()
+    assert cfg.models[0].name == "m" and cfg.models[0].base_path == "/tmp/x"
+    assert parse_args(["--model_base_path=/x", "--enable_batching=true"]).batching.enabled
+    assert parse_args(["--model_base_path=/x", "--enable_batching"]).models[0].name == "default"
+
+
+def test_flag_errors():
+    with pytest.raises(ConfigError):
+        parse_args([])
+    with pytest.raises(ConfigError):
+        parse_args(["--model_base_path=/x", "--model_config_file=/y"])
+    assert cli.main(["--port=1"]) == 2  # no model: an error, not a crash
+    assert cli.main(["--no_such_flag"]) == 2
+
+
+def test_model_config_file(tmp_path):
+    path = tmp_path / "models.config"
+    path.write_text("""
+        model_config_list {
+          config { name: "a" base_path: "/models/a" model_platform: "tensorflow" }
+          config {
+            name: "b" base_path: "rel/b"
+            model_version_policy { specific { versions: 1 versions: 3 } }
+            version_labels { key: "stable" value: 1 }
+          }
+        }""")
+    a, b = load_model_config_file(str(path))
+    assert (a.name, a.base_path, a.version_policy.kind) == ("a", "/models/a", "latest")
+    assert b.base_path == os.path.abspath("rel/b")  # relative to the working dir, as in TF Serving
+    assert b.version_policy == VersionPolicy("specific", versions=frozenset({1, 3}))
+    assert b.version_labels == {"stable": 1}
+    path.write_text("model_config_list { config { name: 'a' } }")
+    with pytest.raises(ConfigError):
+        load_model_config_file(str(path))
+
+
+def test_batching_parameters_file(tmp_path):
+    path = tmp_path / "batching.config"
+    path.write_text("max_batch_size { value: 8 }\nbatch_timeout_micros { value: 5000 }\n"
+                    "num_batch_threads { value: 3 }\nthread_pool_name { value: 'x' }\n"
+                    "enable_large_batch_splitting { value: true }\n")
+    cfg = load_batching_parameters_file(str(path), BatchingConfig(enabled=True))
+    assert (cfg.max_batch_size, cfg.batch_timeout_micros, cfg.num_batch_threads) == (8, 5000, 3)
+    assert cfg.max_enqueued_batches == BatchingConfig().max_enqueued_batches
+
+
+def test_version_policy():
+    assert VersionPolicy().select([1, 3, 2]) == {3}
+    assert VersionPolicy(num_versions=2).select([1, 3, 2]) == {2, 3}
+    assert VersionPolicy("all").select([1, 2]) == {1, 2}
+    assert VersionPolicy("specific", versions=frozenset({1, 9})).select([1, 2]) == {1}
+
+
+# ---------------------------------------------------------------- JSON -> tensors
+
+def test_row_and_columnar_requests_give_the_same_tensors():
+    fmt, row = json_request_tensors(
+        {"instances": [{"prompt": "a", "max_tokens": 1}, {"prompt": "b", "max_tokens": 2}]}, GEN, LIMITS)
+    assert fmt == ROW
+    fmt, col = json_request_tensors({"inputs": {"prompt": ["a", "b"], "max_tokens": [1, 2]}}, GEN, LIMITS)
+    assert fmt == COLUMNAR
+    for name in ("prompt", "max_tokens"):
+        np.testing.assert_array_equal(row[name], col[name])
+    assert row["max_tokens"].dtype == np.int32 and list(row["prompt"]) == [b"a", b"b"]
+
+
+def test_plain_instances_and_b64():
+    _, t = json_request_tensors({"instances": ["hé", {"b64": "AAE="}, {"b64": "AAE"}]}, ONE, LIMITS)
+    assert list(t["inputs"]) == ["hé".encode(), b"\x00\x01", b"\x00\x01"]
+
+
+@pytest.mark.parametrize("doc, sig, needle", [
+    ({"instances": ["a"], "inputs": ["a"]}, ONE, "only one of 'inputs' or 'instances'"),
+    ({}, ONE, "Missing 'inputs' or 'instances' key"),
+    ({"instances": []}, ONE, "No values in 'instances'"),
+    ({"instances": ["a", "b"]}, GEN, "instances is a plain list"),
+    ({"instances": [{"prompt": "a"}]}, GEN, "keys must be equal to"),
+    ({"instances": [{"prompt": "a", "max_tokens": 1, "extra": 1}]}, GEN, "does not have named input: extra"),
+    ({"inputs": {"prompt": ["a"]}}, GEN, "Missing named input: max_tokens"),
+    ({"inputs": {"prompt": ["a"], "max_tokens": [1], "typo": [1]}}, GEN, "Unexpected named input: typo"),
+    ({"inputs": {"prompt": ["a"], "max_tokens": ["1"]}}, GEN, "is not of expected type: int32"),
+    ({"inputs": {"prompt": ["a"], "max_tokens": [1.5]}}, GEN, "is not of expected type: int32"),
+    ({"inputs": {"prompt": ["a"], "max_tokens": [True]}}, GEN, "is not of expected type: int32"),
+    ({"instances": [[1, 2, 3], [1, 2]]}, NUM, "Expecting tensor size: 3 but got: 2"),
+    ({"inputs": [[1, 2, 3], [1, [2], 3]]}, NUM, "Failed to process input: x"),
+    ({"instances": [16777217, 1, 2]}, NUM, "without loss of precision"),
+    ({"instances": ["a"] * 5}, ONE, "--max_instances"),
+    ({"inputs": ["a"] * 5}, ONE, "--max_instances"),
+    ({"instances": ["123456789"]}, ONE, "--max_input_chars"),
+    ({"instances": [{"b64": "!!"}]}, ONE, "Unable to base64 decode"),
+    ({"inputs": [{"b64": 1}]}, ONE, "not formatted correctly for base64"),
+])
+def test_bad_json_requests_are_invalid_argument(doc, sig, needle):
+    with pytest.raises(ServingError) as info:
+        json_request_tensors(doc, sig, LIMITS)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert needle in info.value.message
+
+
+def test_parse_errors():
+    for body, needle in [(b"", "document is empty"), (b"{", "JSON Parse error"), (b"[1]", "Is not object"),
+                         (b"\xff", "JSON Parse error")]:
+        with pytest.raises(ServingError, match=needle):
+            parse_json_body(body)
+    assert parse_json_body(b'{"inputs": [NaN]}')["inputs"][0] != 0  # NaN accepted like TF Serving
+
+
+def test_shape_and_dtype_validation_names_the_input():
+    with pytest.raises(ServingError, match="input 'inputs'.*shape \\[1,2\\]"):
+        check_inputs(ONE, {"inputs": np.array([[b"a", b"b"]], dtype=object)}, LIMITS)
+    with pytest.raises(ServingError, match="input 'x'.*expects float but int32"):
+        check_inputs(NUM, {"x": np.zeros([1, 3], np.int32)}, LIMITS)
+    with pytest.raises(ServingError, match="Missing but required: \\{max_tokens\\}"):
+        check_inputs(GEN, {"prompt": np.array([b"a"], dtype=object)}, LIMITS)
+
+
+# ---------------------------------------------------------------- tensors -> JSON
+
+def test_response_formats_follow_tf_serving():
+    single = {"outputs": np.array([b"a", b"b"], dtype=object)}
+    assert predict_response_json(single, ROW) == {"predictions": ["a", "b"]}
+    assert predict_response_json(single, COLUMNAR) == {"outputs": ["a", "b"]}
+    multi = {"y": np.array([[0.1, 0.5]], np.float32), "n": np.array([7], np.int64)}
+    assert predict_response_json(multi, ROW) == {"predictions": [{"n": 7, "y": [0.1, 0.5]}]}
+    assert predict_response_json(multi, COLUMNAR) == {"outputs": {"n": [7], "y": [[0.1, 0.5]]}}
+    with pytest.raises(ServingError, match="inconsistent batch size"):
+        predict_response_json({"a": np.zeros([2]), "b": np.zeros([3])}, ROW)
+
+
+def test_float_and_bytes_output_values():
+    # float32 0.1 prints as 0.1 (TF Serving's "%g" rule), not 0.10000000149011612.
+    assert tensor_to_json(np.array([0.1, 1e-7, 3.0, np.nan], np.float32), "y")[:3] == [0.1, 1e-7, 3.0]
+    assert tensor_to_json(np.array([np.float32(0.7) * np.float32(1.0000001)], np.float32), "y") == [0.700000048]
+    assert tensor_to_json(np.array([b"\xff\x00", b"ok"], dtype=object), "text") == [{"b64": "/wA="}, "ok"]
+    assert tensor_to_json(np.array([b"ok"], dtype=object), "data_bytes") == [{"b64": "b2s="}]
+
+
+def test_proto_inputs_with_absurd_shapes_are_rejected():
+    from tensorflow.core.framework import tensor_pb2
+
+    proto = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum, float_val=[1.0])
+    proto.tensor_shape.dim.add(size=10**10)
+    with pytest.raises(ServingError, match="more than 1000 elements"):
+        arrays_from_protos({"x": proto}, max_elements=1000)
+    deep = "a"
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(ServingError, match="nested more than"):
+        json_request_tensors({"inputs": deep}, ONE, LIMITS)
+
+
+def test_grpc_outputs_use_typed_fields():
+    proto = array_to_proto(np.array([[1.5, 2.5]], np.float32))
+    assert list(proto.float_val) == [1.5, 2.5] and not proto.tensor_content
+    assert list(array_to_proto(np.array([b"a"], dtype=object)).string_val) == [b"a"]
+    np.testing.assert_array_equal(tf.make_ndarray(array_to_proto(np.arange(4, dtype=np.int64))), np.arange(4))
+
+
+# ---------------------------------------------------------------- batching
+
+class _FakeServable:
+    name, version = "m", 1
+
+
+def test_batcher_merges_concurrent_requests_and_splits_results():
+    calls = []
+
+    def call(servable, sig, inputs, requests, rows):
+        calls.append(rows)
+        time.sleep(0.05)
+        return {"outputs": inputs["inputs"] * 2}
+
+    batcher = Batcher(BatchingConfig(True, max_batch_size=32, batch_timeout_micros=100_000,
+                                     num_batch_threads=1), call)
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            futures = [pool.submit(lambda i=i: batcher.submit(
+                _FakeServable, ONE, {"inputs": np.array([i, i + 100])}, 2).result(10)) for i in range(16)]
+            results = [f.result() for f in futures]
+    finally:
+        batcher.stop()
+    for i, r in enumerate(results):
+        assert list(r["outputs"]) == [2 * i, 2 * (i + 100)]
+    assert sum(calls) == 32 and len(calls) < 16
+
+
+def test_batcher_isolates_a_failing_request():
+    def call(servable, sig, inputs, requests, rows):
+        if (inputs["inputs"] < 0).any():
+            raise ServingError("INVALID_ARGUMENT", "negative")
+        return {"outputs": inputs["inputs"]}
+
+    batcher = Batcher(BatchingConfig(True, max_batch_size=8, batch_timeout_micros=50_000,
+                                     num_batch_threads=1), call)
+    try:
+        good = batcher.submit(_FakeServable, ONE, {"inputs": np.array([1])}, 1)
+        bad = batcher.submit(_FakeServable, ONE, {"inputs": np.array([-1])}, 1)
+        assert list(good.result(5)["outputs"]) == [1]
+        with pytest.raises(ServingError):
+            bad.result(5)
+    finally:
+        batcher.stop()
+
+
+def test_batcher_survives_a_cancelled_request():
+    """A REST timeout cancels its future; the rest of the batch must still get answers."""
+    batcher = Batcher(BatchingConfig(True, max_batch_size=8, batch_timeout_micros=100_000,
+                                     num_batch_threads=1), lambda s, g, inputs, n, r: {"outputs": inputs["inputs"]})
+    try:
+        gone = batcher.submit(_FakeServable, ONE, {"inputs": np.array([1])}, 1)
+        kept = batcher.submit(_FakeServable, ONE, {"inputs": np.array([2])}, 1)
+        assert gone.cancel()
+        assert list(kept.result(5)["outputs"]) == [2]
+    finally:
+        batcher.stop()
+
+
+# ---------------------------------------------------------------- registry
+
+def _fake_loader(name, version, path):
+    if os.path.exists(os.path.join(path, "BROKEN")):
+        raise ServingError("DATA_LOSS", f"Can't parse {path}/saved_model.pb as binary proto")
+    return Servable(name, version, path, None, {}, None)
+
+
+def _status(registry, name="m"):
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    state = get_model_status_pb2.ModelVersionStatus.State.Name
+    return {s.version: (state(s.state), s.status.error_code) for s in registry.status(name).model_version_status}
+
+
+def test_registry_swaps_versions_and_keeps_serving_on_a_broken_one(tmp_path):
+    (tmp_path / "1").mkdir()
+    (tmp_path / "tmp-export").mkdir()  # an exporter's temp folder: not a version
+    registry = ModelRegistry([ModelConfig("m", str(tmp_path))], poll_wait_seconds=0, loader=_fake_loader)
+    mgr = registry.manager("m")
+    with pytest.raises(ServingError) as info:
+        registry.servable("m")
+    assert info.value.code == "NOT_FOUND"
+    mgr.poll_once()
+    assert registry.servable("m").version == 1
+    (tmp_path / "2").mkdir()
+    mgr.poll_once()
+    assert registry.servable("m").version == 2
+    assert _status(registry) == {2: ("AVAILABLE", 0), 1: ("END", 0)}
+    (tmp_path / "3").mkdir()
+    (tmp_path / "3" / "BROKEN").write_text("x")
+    mgr.poll_once()
+    mgr.poll_once()  # not retried while its files are unchanged
+    assert registry.servable("m").version == 2
+    state, code = _status(registry)[3]
+    assert state == "END" and code != 0
+    with pytest.raises(ServingError) as info:
+        registry.servable("m", version=3)
+    assert info.value.code == "NOT_FOUND"
+    assert registry.status("m", version=3).model_version_status[0].status.error_message.startswith("Can't parse")
+
+
+def test_registry_unknown_model_and_labels(tmp_path):
+    (tmp_path / "4").mkdir()
+    registry = ModelRegistry([ModelConfig("m", str(tmp_path), version_labels={"stable": 4})],
+                             loader=_fake_loader)
+    registry.manager("m").poll_once()
+    assert registry.servable("m", label="stable").version == 4
+    with pytest.raises(ServingError, match="Unrecognized servable version label"):
+        registry.servable("m", label="canary")
+    with pytest.raises(ServingError, match="Latest\\(nope\\)"):
+        registry.servable("nope")
+    with pytest.raises(ServingError, match="Could not find any versions of model nope"):
+        registry.status("nope")
+
+
+def test_registry_reports_loading_as_unavailable(tmp_path):
+    (tmp_path / "1").mkdir()
+    started, release = threading.Event(), threading.Event()
+
+    def slow_loader(name, version, path):
+        started.set()
+        release.wait(5)
+        return _fake_loader(name, version, path)
+
+    registry = ModelRegistry([ModelConfig("m", str(tmp_path))], poll_wait_seconds=0, loader=slow_loader)
+    registry.start()
+    try:
+        assert started.wait(5)
+        with pytest.raises(ServingError) as info:
+            registry.servable("m")
+        assert info.value.code == "UNAVAILABLE"
+        assert _status(registry) == {1: ("LOADING", 0)}
+    finally:
+        release.set()
+        registry.stop()
