@@ -69,10 +69,11 @@ class TrainConfig(Section):
 class EvaluateConfig(Section):
     batch_size: int = Field(64, ge=1)
     max_decode_len: int = Field(60, ge=1)
-    num_samples: int = Field(20, ge=0)
+    num_samples: int = Field(5, ge=0, description="test samples printed to the console")
     bleu_tokenize: Literal["13a", "intl", "char", "none", "flores200"] = "13a"
     examples: list[str] = Field(default_factory=lambda: ["How are you?"])
     max_test_examples: int | None = Field(None, ge=1)
+    train_sample_size: int = Field(200, ge=0, description="training pairs decoded to show how well they are fit")
 
 
 class ExportConfig(Section):
@@ -113,8 +114,84 @@ class TranslateConfig(Section):
         return self.mlflow.experiment or self.name
 
 
-PipelineConfig = Annotated[Union[TranslateConfig], Field(discriminator="task")]
-_TASKS = {"translate": TranslateConfig}
+# ---------------------------------------------------------------- language model (task: lm)
+
+class LMDataConfig(Section):
+    corpus: Literal["tiny_shakespeare"] = "tiny_shakespeare"
+    config: str | None = Field(None, description="TFDS builder config (tiny_shakespeare has none)")
+    data_dir: str | None = Field(None, description="raw corpora folder; default $PIPELINE_DATA_DIR")
+    max_train_lines: int | None = Field(None, ge=1, description="use only the first N training lines")
+    max_eval_lines: int | None = Field(None, ge=1, description="use only the first N validation/test lines")
+
+
+class LMTextConfig(Section):
+    tokenizer: Literal["whitespace", "char"] = Field(
+        "whitespace", description="whitespace: line.split() + <eos> per line (the classic PTB/WikiText "
+                                  "convention); char: every character, a newline per line end")
+    lowercase: bool = False
+    min_count: int = Field(1, ge=1, description="rarer training tokens map to <unk>")
+    max_vocab_size: int | None = Field(None, ge=8, description="cap, specials included; none by default")
+
+
+class LMModelConfig(Section):
+    embedding_dim: int = Field(200, ge=1, description="p1")
+    units: int = Field(200, ge=1, description="p2, the width of every LSTM layer")
+    layers: int = Field(2, ge=1, description="N stacked LSTM layers")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="after the embedding, between layers, before the output")
+    tie_weights: bool = Field(False, description="output layer reuses the embedding matrix (Press & Wolf 2017)")
+
+
+class LMTrainConfig(Section):
+    epochs: int = Field(6, ge=1)
+    batch_size: int = Field(20, ge=1, description="number of contiguous streams (fixed: states carry per stream)")
+    seq_len: int = Field(35, ge=1, description="truncated-BPTT window length")
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    learning_rate: float = Field(20.0, gt=0)
+    clipnorm: float | None = Field(0.25, gt=0, description="global gradient-norm clipping")
+    lr_decay_factor: float | None = Field(
+        0.25, gt=0, lt=1, description="multiply lr by this when val loss does not improve; null disables")
+    lr_decay_patience: int = Field(0, ge=0)
+    early_stopping_patience: int | None = Field(None, ge=1, description="epochs without a better val perplexity")
+    val_batch_size: int = Field(10, ge=1, description="streams for the per-epoch validation perplexity")
+    steps_per_epoch: int | None = Field(None, ge=1, description="cap windows per epoch (tests)")
+    distribute: Literal["default", "one_device"] = Field(
+        "default", description="stateful training needs the whole batch on one replica")
+    jit_compile: bool = False
+
+
+class LMEvaluateConfig(Section):
+    batch_size: int = Field(10, ge=1, description="streams for val/test perplexity (the classic uses 10)")
+    seq_len: int = Field(100, ge=1, description="window length; state carries, so it only affects speed")
+    prompts: list[str] = Field(default_factory=lambda: ["ROMEO:", "First Citizen:\n"])
+    sample_tokens: int = Field(60, ge=0)
+    temperature: float = Field(0.8, ge=0.0, description="0 means greedy")
+    top_k: int = Field(0, ge=0, description="0 means the whole vocabulary")
+
+
+class LMConfig(Section):
+    name: str
+    task: Literal["lm"] = "lm"
+    seed: int = 42
+    work_dir: str = "work"
+    data: LMDataConfig = Field(default_factory=LMDataConfig)
+    text: LMTextConfig = Field(default_factory=LMTextConfig)
+    model: LMModelConfig = Field(default_factory=LMModelConfig)
+    train: LMTrainConfig = Field(default_factory=LMTrainConfig)
+    evaluate: LMEvaluateConfig = Field(default_factory=LMEvaluateConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+
+    @property
+    def model_name(self) -> str:
+        return self.export.model_name or self.name
+
+    @property
+    def experiment(self) -> str:
+        return self.mlflow.experiment or self.name
+
+
+PipelineConfig = Annotated[Union[TranslateConfig, LMConfig], Field(discriminator="task")]
+_TASKS = {"translate": TranslateConfig, "lm": LMConfig}
 
 
 # ---------------------------------------------------------------- loading
@@ -165,7 +242,7 @@ def _format_errors(err: ValidationError, model_cls: type[BaseModel], source: str
     return "\n".join(lines)
 
 
-def parse_config(raw: dict, source: str = "<dict>") -> TranslateConfig:
+def parse_config(raw: dict, source: str = "<dict>") -> TranslateConfig | LMConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"invalid config {source}: the top level must be a mapping of keys")
     task = raw.get("task", "translate")
@@ -179,7 +256,7 @@ def parse_config(raw: dict, source: str = "<dict>") -> TranslateConfig:
         raise ConfigError(_format_errors(err, cls, source)) from None
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple = ()) -> TranslateConfig:
+def load_config(path: str | Path, overrides: list[str] | tuple = ()) -> TranslateConfig | LMConfig:
     """Read a YAML config, apply `--set` overrides, and validate it."""
     path = Path(path)
     if not path.is_file():
