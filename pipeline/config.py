@@ -49,6 +49,8 @@ class TranslatorModelConfig(Section):
         "top_to_first",
         description="how encoder final states initialise the decoder; the seed uses top_to_first",
     )
+    attention: Literal["none", "dot", "general"] = Field(
+        "none", description="Luong global attention over the encoder top layer's outputs (score)")
 
 
 class TrainConfig(Section):
@@ -74,6 +76,8 @@ class EvaluateConfig(Section):
     examples: list[str] = Field(default_factory=lambda: ["How are you?"])
     max_test_examples: int | None = Field(None, ge=1)
     train_sample_size: int = Field(200, ge=0, description="training pairs decoded to show how well they are fit")
+    beam_size: int = Field(1, ge=1, le=64, description="1 = greedy decoding; also what the export serves")
+    length_penalty: float = Field(0.6, ge=0.0, description="GNMT alpha: score / ((5+len)/6)**alpha")
 
 
 class ExportConfig(Section):

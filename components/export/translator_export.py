@@ -12,7 +12,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from components.models.cudnn import portable_lstms
-from components.models.translate_fn import translate_strings
+from components.models.translate_fn import translate_beams, translate_strings
 from components.models.translator import translator_parts
 from components.text.vocab import TextEncoder, Vocabulary
 
@@ -22,7 +22,7 @@ IDS = tf.TensorSpec([None, None], tf.int32, name="ids")
 
 class TranslatorServing(tf.Module):
     def __init__(self, model, source_vocab: Vocabulary, target_vocab: Vocabulary,
-                 max_source_len: int, max_decode_len: int):
+                 max_source_len: int, max_decode_len: int, beam_size: int = 1, length_penalty: float = 0.6):
         super().__init__(name="translator_serving")
         self.model = model
         self.model_variables = list(model.variables)  # explicit, so the save tracks them all
@@ -31,11 +31,28 @@ class TranslatorServing(tf.Module):
         self._parts = translator_parts(model)
         self._max_source_len = max_source_len
         self._max_decode_len = max_decode_len
+        self._beam_size = beam_size
+        self._length_penalty = length_penalty
+
+    def _translate(self, inputs, beam_size):
+        return translate_strings(inputs, self._parts, self.source_encoder, self.target_encoder,
+                                 self._max_source_len, self._max_decode_len, beam_size, self._length_penalty)
 
     @tf.function(input_signature=[STRINGS])
     def translate(self, inputs):
-        return {"outputs": translate_strings(inputs, self._parts, self.source_encoder, self.target_encoder,
-                                             self._max_source_len, self._max_decode_len)}
+        """The configured decoding (evaluate.beam_size): what evaluate measured."""
+        return {"outputs": self._translate(inputs, self._beam_size)}
+
+    @tf.function(input_signature=[STRINGS])
+    def translate_greedy(self, inputs):
+        return {"outputs": self._translate(inputs, 1)}
+
+    @tf.function(input_signature=[STRINGS])
+    def translate_beams(self, inputs):
+        beams, scores = translate_beams(inputs, self._parts, self.source_encoder, self.target_encoder,
+                                        self._max_source_len, self._max_decode_len, self._beam_size,
+                                        self._length_penalty)
+        return {"outputs": beams[:, 0], "beams": beams, "scores": scores}
 
     @tf.function(input_signature=[STRINGS])
     def tokenize_target(self, inputs):
@@ -72,13 +89,16 @@ def save_servable(module: tf.Module, signatures: dict, base: Path) -> Path:
 
 
 def export_translator(model, source_vocab, target_vocab, max_source_len, max_decode_len,
-                      base: Path) -> Path:
+                      base: Path, beam_size: int = 1, length_penalty: float = 0.6) -> Path:
     with portable_lstms(model):
-        module = TranslatorServing(model, source_vocab, target_vocab, max_source_len, max_decode_len)
+        module = TranslatorServing(model, source_vocab, target_vocab, max_source_len, max_decode_len,
+                                   beam_size, length_penalty)
         translate = module.translate.get_concrete_function()
         signatures = {
             "serving_default": translate,
             "translate": translate,
+            "translate_greedy": module.translate_greedy.get_concrete_function(),
+            "translate_beams": module.translate_beams.get_concrete_function(),
             "tokenize_source": module.tokenize_source.get_concrete_function(),
             "tokenize_target": module.tokenize_target.get_concrete_function(),
             "detokenize_target": module.detokenize_target.get_concrete_function(),

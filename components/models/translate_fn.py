@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from components.models.decoding import greedy_decode
+from components.models.decoding import beam_search_decode, greedy_decode
 from components.text.vocab import EOS_ID, TextEncoder
 
 
@@ -16,7 +16,22 @@ def encode_sources(texts, source_encoder: TextEncoder, max_source_len: int) -> t
 
 
 def translate_strings(texts, parts, source_encoder: TextEncoder, target_encoder: TextEncoder,
-                      max_source_len: int, max_decode_len: int) -> tf.Tensor:
+                      max_source_len: int, max_decode_len: int, beam_size: int = 1,
+                      length_penalty: float = 0.6) -> tf.Tensor:
+    """[B] source strings -> [B] translations (greedy when beam_size is 1, else the best beam)."""
     source_ids = encode_sources(texts, source_encoder, max_source_len)
-    target_ids = greedy_decode(parts, source_ids, max_decode_len)
+    if beam_size <= 1:
+        target_ids = greedy_decode(parts, source_ids, max_decode_len)
+    else:
+        target_ids = beam_search_decode(parts, source_ids, max_decode_len, beam_size, length_penalty)[0][:, 0]
     return target_encoder.decode(target_ids)
+
+
+def translate_beams(texts, parts, source_encoder: TextEncoder, target_encoder: TextEncoder,
+                    max_source_len: int, max_decode_len: int, beam_size: int, length_penalty: float = 0.6):
+    """[B] strings -> ([B, K] translations, [B, K] length-normalised log-prob scores), best first."""
+    source_ids = encode_sources(texts, source_encoder, max_source_len)
+    ids, scores = beam_search_decode(parts, source_ids, max_decode_len, beam_size, length_penalty)
+    shape = tf.shape(ids)
+    flat = target_encoder.decode(tf.reshape(ids, [shape[0] * shape[1], shape[2]]))
+    return tf.reshape(flat, [shape[0], shape[1]]), scores

@@ -4,6 +4,10 @@
     top encoder layer's final (h, c) --bridge--> initial state of decoder layer 1
     <start> + target -> Embedding -> N_dec stacked LSTM (decoder) -> Dense -> softmax
 
+Optionally (model.attention = dot | general) Luong-style global attention: the decoder top
+layer's output attends over the encoder top layer's outputs (source padding masked), and
+tanh(W [context; h]) feeds the output layer. The seed's state bridge stays either way.
+
 The training model returns logits; the softmax is fused into the loss (numerically
 stabler) and applied explicitly at decode time. Dropout sits between layers, never
 inside the recurrence, so every LSTM stays cuDNN-eligible.
@@ -72,10 +76,25 @@ def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> ker
     for j in range(cfg.decoder_layers):
         y, _, _ = _lstm(cfg.units, f"decoder_lstm_{j + 1}")(y, initial_state=init[j])
         y = keras.layers.Dropout(cfg.dropout, name=f"decoder_dropout_{j + 1}")(y)
+    attention = getattr(cfg, "attention", "none")
+    if attention != "none":
+        y = _luong_attention(attention, cfg.units, y, x)
+        y = keras.layers.Dropout(cfg.dropout, name="attention_dropout")(y)
     logits = keras.layers.Dense(target_vocab_size, name="output_projection")(y)
     model = keras.Model({"source": source, "target_in": target_in}, logits, name="translator")
     assert_cudnn_eligible(model)
     return model
+
+
+def _luong_attention(score: str, units: int, decoder_out, encoder_out):
+    """Luong et al. (2015) global attention; the Keras layer masks source padding (mask_zero)."""
+    query = decoder_out
+    if score == "general":  # h_t^T W h_s == (W^T h_t) . h_s
+        query = keras.layers.Dense(units, use_bias=False, name="attention_query")(query)
+    context, _ = keras.layers.Attention(score_mode="dot", name="attention")(
+        [query, encoder_out], return_attention_scores=True)
+    merged = keras.layers.Concatenate(name="attention_concat")([context, decoder_out])
+    return keras.layers.Dense(units, activation="tanh", name="attention_combine")(merged)
 
 
 @dataclass
@@ -87,6 +106,9 @@ class TranslatorParts:
     decoder_cells: list
     output_projection: keras.layers.Dense
     units: int
+    attention: keras.layers.Attention | None = None
+    attention_query: keras.layers.Dense | None = None
+    attention_combine: keras.layers.Dense | None = None
 
     def initial_states(self, source_ids):
         outputs = self.encoder(source_ids, training=False)
@@ -98,13 +120,20 @@ class TranslatorParts:
             states.append([flat.pop(0), flat.pop(0)] if has_state else [zeros, zeros])
         return enc_out, states
 
-    def step(self, tokens, states):
-        """One decoder step on [B] token ids -> ([B, V] logits, new states)."""
+    def step(self, tokens, states, encoder_out=None, source_mask=None):
+        """One decoder step on [B] token ids -> ([B, V] logits, new states).
+
+        With attention, `encoder_out` [B, S, U] and `source_mask` [B, S] are required.
+        """
         x = self.target_embedding(tokens)
         new_states = []
         for cell, state in zip(self.decoder_cells, states):
             x, state = cell(x, state, training=False)
             new_states.append(list(state))
+        if self.attention is not None:
+            query = x if self.attention_query is None else self.attention_query(x)
+            context = self.attention([query[:, None, :], encoder_out], mask=[None, source_mask])[:, 0, :]
+            x = self.attention_combine(tf.concat([context, x], axis=-1))
         return self.output_projection(x), new_states
 
 
@@ -122,6 +151,9 @@ def translator_parts(model: keras.Model) -> TranslatorParts:
     source = model.get_layer("source_embedding").input
     enc_top = [l for l in model.layers if l.name.startswith("encoder_lstm_")][-1]
     encoder = keras.Model(source, [enc_top.output[0], *init_tensors], name="encoder")
+    names = {l.name for l in model.layers}
+    optional = {n: model.get_layer(n) if n in names else None
+                for n in ("attention", "attention_query", "attention_combine")}
     return TranslatorParts(encoder, init_mask, model.get_layer("target_embedding"),
                            [l.cell for l in decoder_lstms], model.get_layer("output_projection"),
-                           decoder_lstms[0].units)
+                           decoder_lstms[0].units, **optional)

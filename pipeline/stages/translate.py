@@ -162,7 +162,8 @@ def make_translate_fn(cfg, model, src_vocab, tgt_vocab):
     parts = translator_parts(model)
     src_enc, tgt_enc = TextEncoder(src_vocab), TextEncoder(tgt_vocab)
     return tf.function(lambda texts: translate_strings(
-        texts, parts, src_enc, tgt_enc, cfg.text.max_source_len, cfg.evaluate.max_decode_len),
+        texts, parts, src_enc, tgt_enc, cfg.text.max_source_len, cfg.evaluate.max_decode_len,
+        cfg.evaluate.beam_size, cfg.evaluate.length_penalty),
         input_signature=[tf.TensorSpec([None], tf.string)])
 
 
@@ -222,7 +223,8 @@ def export(ctx) -> dict:
     model = load_trained(ctx.inputs["train"])
     base = Path(cfg.export.export_dir) / cfg.model_name
     path = export_translator(model, src_vocab, tgt_vocab, cfg.text.max_source_len,
-                             cfg.evaluate.max_decode_len, base)
+                             cfg.evaluate.max_decode_len, base, cfg.evaluate.beam_size,
+                             cfg.evaluate.length_penalty)
     ctx.extra_outputs.append(str(path.resolve()))
     cudnn_ops = sorted(op for op in graph_op_types(path) if op.startswith("CudnnRNN"))
     if cudnn_ops:
