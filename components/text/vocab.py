@@ -13,7 +13,7 @@ from typing import Iterable
 
 import tensorflow as tf
 
-from components.text import tokenizers
+from components.text import tokenizers, wordpiece
 
 PAD, UNK, START, EOS = "<pad>", "<unk>", "<start>", "<eos>"
 SPECIALS = (PAD, UNK, START, EOS)
@@ -45,7 +45,13 @@ class Vocabulary:
 
 def fit_vocabulary(texts: Iterable[str], kind: str = "word", lowercase: bool = False,
                    max_size: int = 20000, min_count: int = 1, batch: int = 1024) -> Vocabulary:
-    """Count pieces with the same in-graph tokenizer the model uses, so they can't disagree."""
+    """Count pieces with the same in-graph tokenizer the model uses, so they can't disagree.
+
+    kind "wordpiece" learns a subword vocabulary of `max_size` with keras-hub instead.
+    """
+    if kind == "wordpiece":
+        learned = wordpiece.learn_vocabulary(list(texts), max_size, SPECIALS, lowercase)
+        return Vocabulary(SPECIALS + tuple(t for t in learned if t not in SPECIALS), kind, lowercase)
     split = tokenizers.split_fn(kind)
     counts: collections.Counter = collections.Counter()
     chunk: list[str] = []
@@ -81,10 +87,14 @@ class TextEncoder(tf.Module):
         self.table = tf.lookup.StaticHashTable(init, default_value=UNK_ID)
 
     def pieces(self, texts) -> tf.RaggedTensor:
+        if self.kind == "wordpiece":
+            return tf.ragged.map_flat_values(tf.gather, self.tokens, self.encode(texts))
         return tokenizers.split_fn(self.kind)(texts, lowercase=self.lowercase)
 
     def encode(self, texts) -> tf.RaggedTensor:
         """[B] strings -> ragged [B, None] int32 ids (no specials added)."""
+        if self.kind == "wordpiece":
+            return wordpiece.encode(texts, self.table, UNK_ID, self.lowercase)
         pieces = self.pieces(texts)
         return tf.cast(tf.ragged.map_flat_values(self.table.lookup, pieces), tf.int32)
 
@@ -96,4 +106,6 @@ class TextEncoder(tf.Module):
             keep = before_eos & tf.not_equal(ids, PAD_ID) & tf.not_equal(ids, START_ID)
             ids = tf.ragged.boolean_mask(ids, keep)
         pieces = tf.ragged.map_flat_values(tf.gather, self.tokens, ids)
+        if self.kind == "wordpiece":
+            return wordpiece.join_pieces(pieces)
         return tokenizers.join_fn(self.kind)(pieces)
