@@ -31,7 +31,8 @@ class DataConfig(Section):
 
 
 class TextConfig(Section):
-    tokenizer: Literal["word", "whitespace", "char"] = "word"
+    tokenizer: Literal["word", "whitespace", "char", "wordpiece"] = Field(
+        "word", description="wordpiece: subwords, max_vocab_size is the learned vocabulary size")
     lowercase: bool = False
     max_vocab_size: int = Field(20000, ge=8)
     min_count: int = Field(1, ge=1)
