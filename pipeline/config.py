@@ -62,6 +62,16 @@ class TrainConfig(Section):
     clipnorm: float | None = Field(1.0, gt=0)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     early_stopping_patience: int | None = Field(None, ge=1)
+    early_stopping_metric: Literal["val_loss", "val_bleu"] = Field(
+        "val_loss", description="also what decides the best checkpoint that is kept")
+    val_bleu_examples: int = Field(0, ge=0, description="validation pairs decoded each epoch for val_bleu "
+                                                        "(0 = only when early stopping on it, then 500)")
+    lr_schedule: Literal["constant", "plateau", "warmup_cosine"] = Field(
+        "constant", description="plateau: lr *= plateau_factor when val loss stalls; "
+                                "warmup_cosine: linear warmup then cosine decay over all epochs")
+    warmup_steps: int = Field(1000, ge=0)
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    plateau_patience: int = Field(1, ge=0)
     bucket_boundaries: list[int] = Field(default_factory=lambda: [8, 16, 32])
     shuffle_buffer: int = Field(10000, ge=1)
     steps_per_epoch: int | None = Field(None, ge=1)

@@ -20,8 +20,15 @@ def make_strategy(kind: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def make_optimizer(train_cfg) -> keras.optimizers.Optimizer:
-    kwargs = {"learning_rate": train_cfg.learning_rate}
+def make_optimizer(train_cfg, total_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """Adam or SGD with global-norm clipping; lr constant or warmup + cosine decay."""
+    lr = train_cfg.learning_rate
+    if getattr(train_cfg, "lr_schedule", "constant") == "warmup_cosine":
+        warmup = min(train_cfg.warmup_steps, max((total_steps or 1) - 1, 0))
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0, warmup_target=train_cfg.learning_rate, warmup_steps=warmup,
+            decay_steps=max((total_steps or 1) - warmup, 1), alpha=0.05)
+    kwargs = {"learning_rate": lr}
     if train_cfg.clipnorm:
         kwargs["global_clipnorm"] = train_cfg.clipnorm
     if train_cfg.optimizer == "sgd":
@@ -47,8 +54,14 @@ class Throughput(keras.callbacks.Callback):
 
 def count_tokens(ds: tf.data.Dataset) -> int:
     """Real (non-pad) target tokens in one pass over a batched (x, y) dataset."""
-    return int(ds.reduce(tf.constant(0, tf.int64),
-                         lambda acc, xy: acc + tf.math.count_nonzero(xy[1], dtype=tf.int64)).numpy())
+    return count_batches_and_tokens(ds)[1]
+
+
+def count_batches_and_tokens(ds: tf.data.Dataset) -> tuple[int, int]:
+    batches, tokens = ds.reduce(
+        (tf.constant(0, tf.int64), tf.constant(0, tf.int64)),
+        lambda acc, xy: (acc[0] + 1, acc[1] + tf.math.count_nonzero(xy[1], dtype=tf.int64)))
+    return int(batches.numpy()), int(tokens.numpy())
 
 
 def progress_verbosity() -> int:

@@ -15,6 +15,7 @@ import tensorflow as tf
 from components.data import loading
 from components.data.paths import resolve_data_dir
 from components.data.translation_dataset import make_translation_dataset
+from components.evaluation.bleu_callback import ValidationBleu
 from components.evaluation.translation_eval import corpus_bleu, teacher_forced_metrics, translate_corpus
 from components.export.translator_export import export_translator, graph_op_types
 from components.models.translate_fn import translate_strings
@@ -108,14 +109,15 @@ def train(ctx) -> dict:
                         shuffle=True)
     val_ds = _dataset(cfg, splits["validation"], src_vocab, tgt_vocab, batch_size=cfg.train.batch_size,
                       shuffle=False)
-    tokens_per_epoch = fit.count_tokens(train_ds)
+    batches_per_epoch, tokens_per_epoch = fit.count_batches_and_tokens(train_ds)
     if cfg.train.steps_per_epoch:
         train_ds = train_ds.repeat()
+    total_steps = (cfg.train.steps_per_epoch or batches_per_epoch) * cfg.train.epochs
 
     strategy = fit.make_strategy(cfg.train.distribute)
     with strategy.scope():
         model = build_translator(cfg.model, len(src_vocab), len(tgt_vocab))
-        model.compile(optimizer=fit.make_optimizer(cfg.train),
+        model.compile(optimizer=fit.make_optimizer(cfg.train, total_steps),
                       loss=masked_cross_entropy(cfg.train.label_smoothing),
                       metrics=[MaskedTokenAccuracy(), _perplexity_metric()],
                       jit_compile=cfg.train.jit_compile)
@@ -123,14 +125,27 @@ def train(ctx) -> dict:
     ctx.log(f"model: {params:,} parameters; {tokens_per_epoch:,} target tokens per epoch")
     mlflow.log_param("model_parameters", params)
 
-    # Backups are keyed by fingerprint: a killed run resumes, a changed config starts fresh.
-    backup_dir = Path(cfg.work_dir) / cfg.name / f".train-backup-{ctx.fingerprint[:12]}"
-    callbacks = [keras.callbacks.BackupAndRestore(str(backup_dir)),
-                 fit.Throughput(tokens_per_epoch),
-                 mlflow.keras.MlflowCallback()]
+    # Order matters: callbacks share one logs dict, so metrics are added before they are read.
+    callbacks = [fit.Throughput(tokens_per_epoch)]
+    monitor = cfg.train.early_stopping_metric
+    n_bleu = cfg.train.val_bleu_examples or (500 if monitor == "val_bleu" else 0)
+    if n_bleu:
+        val_pairs = splits["validation"].take(n_bleu)
+        callbacks.append(ValidationBleu(
+            lambda m: make_translate_fn(cfg, m, src_vocab, tgt_vocab, beam_size=1),
+            _texts(val_pairs, cfg.data.source_lang), _texts(val_pairs, cfg.data.target_lang),
+            cfg.evaluate.batch_size, cfg.evaluate.bleu_tokenize))
+    if cfg.train.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=cfg.train.plateau_factor, patience=cfg.train.plateau_patience,
+            verbose=1))
     if cfg.train.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=cfg.train.early_stopping_patience, restore_best_weights=True))
+            monitor=monitor, mode="max" if monitor == "val_bleu" else "min",
+            patience=cfg.train.early_stopping_patience, restore_best_weights=True))
+    # Backups are keyed by fingerprint: a killed run resumes, a changed config starts fresh.
+    backup_dir = Path(cfg.work_dir) / cfg.name / f".train-backup-{ctx.fingerprint[:12]}"
+    callbacks += [keras.callbacks.BackupAndRestore(str(backup_dir)), mlflow.keras.MlflowCallback()]
     history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
                         steps_per_epoch=cfg.train.steps_per_epoch, callbacks=callbacks,
                         verbose=fit.progress_verbosity())
@@ -140,10 +155,14 @@ def train(ctx) -> dict:
     plot_curves(hist, ctx.out_dir / "training_curves.png", title=cfg.name)
     mlflow.log_artifact(str(ctx.out_dir / "training_curves.png"), artifact_path="plots")
     best = min(range(len(hist["val_loss"])), key=lambda i: hist["val_loss"][i])
+    if monitor == "val_bleu":
+        best = max(range(len(hist["val_bleu"])), key=lambda i: hist["val_bleu"][i])
     metrics = {"final_train_loss": hist["loss"][-1], "best_val_loss": hist["val_loss"][best],
                "best_epoch": best + 1, "epochs_run": len(hist["loss"]),
                "train_tokens_per_sec": sum(hist["tokens_per_sec"]) / len(hist["tokens_per_sec"]),
                "model_parameters": params}
+    if "val_bleu" in hist:
+        metrics["best_val_bleu"] = hist["val_bleu"][best]
     return {"metrics": metrics}
 
 
@@ -157,13 +176,14 @@ def load_trained(train_dir: Path) -> keras.Model:
     return keras.saving.load_model(train_dir / MODEL_FILE, compile=False)
 
 
-def make_translate_fn(cfg, model, src_vocab, tgt_vocab):
+def make_translate_fn(cfg, model, src_vocab, tgt_vocab, beam_size: int | None = None):
     """The same decode path the export traces, as an in-process tf.function."""
+    beam_size = cfg.evaluate.beam_size if beam_size is None else beam_size
     parts = translator_parts(model)
     src_enc, tgt_enc = TextEncoder(src_vocab), TextEncoder(tgt_vocab)
     return tf.function(lambda texts: translate_strings(
         texts, parts, src_enc, tgt_enc, cfg.text.max_source_len, cfg.evaluate.max_decode_len,
-        cfg.evaluate.beam_size, cfg.evaluate.length_penalty),
+        beam_size, cfg.evaluate.length_penalty),
         input_signature=[tf.TensorSpec([None], tf.string)])
 
 

@@ -117,3 +117,33 @@ def test_rerun_skips_everything_and_a_train_change_reruns_downstream_only(first_
     for i, stage in enumerate(STAGES[1:], 2):
         assert re.search(rf"\[{i}/4\] {stage}\s+done in", changed.stdout), changed.stdout
     assert (root / "exports" / "test_translate_tiny" / "2" / "saved_model.pb").exists()
+
+
+def test_attention_and_beam_search_variant_end_to_end(tmp_path, server):
+    """Luong attention + beam 3 + warmup/cosine + early stopping on val BLEU, through export."""
+    args = ["run", CONFIG, "--set", f"work_dir={tmp_path}/work", "--set", f"export.export_dir={tmp_path}/exports",
+            "--set", "model.attention=general", "--set", "evaluate.beam_size=3",
+            "--set", "train.lr_schedule=warmup_cosine", "--set", "train.warmup_steps=5",
+            "--set", "train.early_stopping_metric=val_bleu", "--set", "train.early_stopping_patience=3",
+            "--set", "train.val_bleu_examples=20", "--set", "train.label_smoothing=0.1"]
+    proc = run_cli(args, env={"MLFLOW_TRACKING_URI": server})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    train = json.loads((tmp_path / "work" / "test_translate_tiny" / "train" / "manifest.json").read_text())
+    assert "best_val_bleu" in train["metrics"]
+    expected = json.loads((tmp_path / "work" / "test_translate_tiny" / "evaluate" / "examples.json").read_text())
+    export = tmp_path / "exports" / "test_translate_tiny" / "1"
+    code = f"""
+import json, tensorflow as tf
+m = tf.saved_model.load({str(export)!r})
+x = tf.constant({list(expected)!r})
+beams = m.signatures["translate_beams"](inputs=x)
+print(json.dumps({{"default": [o.decode() for o in m.signatures["serving_default"](inputs=x)["outputs"].numpy()],
+                  "best": [o.decode() for o in beams["outputs"].numpy()],
+                  "k": int(beams["beams"].shape[1]), "scores": beams["scores"].numpy().tolist()}}))
+"""
+    result = run_isolated_python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["default"] == out["best"] == list(expected.values())  # in-process beam == SavedModel beam
+    assert out["k"] == 3
+    assert all(row == sorted(row, reverse=True) for row in out["scores"])
