@@ -105,10 +105,25 @@ def check_selection(stages: list[Stage], selected: list[str] | None) -> None:
         raise StageError(f"unknown stage(s) {unknown}; allowed: {', '.join(names)}")
 
 
+def _needed(stages: list[Stage], selected: list[str] | None) -> set[str]:
+    """The selected stages and everything upstream of them."""
+    by_name = {s.name: s for s in stages}
+    if not selected:
+        return set(by_name)
+    needed, todo = set(), list(selected)
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo.extend(by_name[name].deps)
+    return needed
+
+
 def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = None,
                force: bool = False) -> dict[str, dict]:
     """Run (or skip) each stage in order. Returns each stage's manifest."""
     check_selection(stages, selected)
+    needed = _needed(stages, selected)
     root = Path(cfg.work_dir) / cfg.name
     root.mkdir(parents=True, exist_ok=True)
     code = code_fingerprint()
@@ -116,12 +131,15 @@ def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = N
     total = len(stages)
     for index, stage in enumerate(stages, 1):
         final = root / stage.name
+        label = f"[{index}/{total}] {stage.name:<9}"
+        if stage.name not in needed:
+            print(f"{label} not selected", flush=True)
+            continue
         # Upstream outputs are identified by their output id, not their fingerprint: a stage
         # that re-ran (say, training whose output was lost) makes new outputs downstream must use.
         fp = stage_fingerprint(stage, cfg, {d: manifests[d]["output_id"] for d in stage.deps}, code)
         existing = read_manifest(final)
         wanted = selected is None or stage.name in selected
-        label = f"[{index}/{total}] {stage.name:<9}"
         if _is_current(existing, fp) and not (force and wanted):
             print(f"{label} skipped: unchanged since {existing.get('finished', '?')} "
                   f"(fingerprint {fp[:10]})", flush=True)

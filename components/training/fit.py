@@ -37,19 +37,29 @@ def make_optimizer(train_cfg, total_steps: int | None = None) -> keras.optimizer
 
 
 class Throughput(keras.callbacks.Callback):
-    """Adds `tokens_per_sec` (real target tokens trained per second) to each epoch's logs."""
+    """Adds `tokens_per_sec` (real target tokens trained per second) to each epoch's logs.
 
-    def __init__(self, tokens_per_epoch: int):
+    Counts the batches actually run, so a capped `steps_per_epoch` is measured right.
+    """
+
+    def __init__(self, tokens_per_epoch: int, batches_per_epoch: int | None = None):
         super().__init__()
-        self.tokens_per_epoch = tokens_per_epoch
+        self.tokens_per_batch = tokens_per_epoch / max(batches_per_epoch or 1, 1)
+        self.tokens_per_epoch = tokens_per_epoch if batches_per_epoch is None else None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
 
     def on_epoch_end(self, epoch, logs=None):
+        seconds = max(time.perf_counter() - self._start, 1e-9)
+        tokens = self.tokens_per_epoch or self.tokens_per_batch * self._batches
         if logs is not None:
-            logs["tokens_per_sec"] = self.tokens_per_epoch / max(time.perf_counter() - self._start, 1e-9)
-            logs["epoch_seconds"] = time.perf_counter() - self._start
+            logs["tokens_per_sec"] = tokens / seconds
+            logs["epoch_seconds"] = seconds
 
 
 def count_tokens(ds: tf.data.Dataset) -> int:

@@ -126,7 +126,7 @@ def train(ctx) -> dict:
     mlflow.log_param("model_parameters", params)
 
     # Order matters: callbacks share one logs dict, so metrics are added before they are read.
-    callbacks = [fit.Throughput(tokens_per_epoch)]
+    callbacks = [fit.Throughput(tokens_per_epoch, batches_per_epoch)]
     monitor = cfg.train.early_stopping_metric
     n_bleu = cfg.train.val_bleu_examples or (500 if monitor == "val_bleu" else 0)
     if n_bleu:

@@ -71,6 +71,16 @@ def test_folder_without_manifest_is_not_trusted(tmp_path):
     assert calls == ["train", "evaluate"]
 
 
+def test_selected_subset_runs_only_what_it_needs(tmp_path, capsys):
+    calls = []
+    _run(_cfg(tmp_path), _stages(calls), selected=["prepare", "train"])
+    assert calls == ["prepare", "train"]
+    assert "evaluate  not selected" in capsys.readouterr().out
+    calls.clear()
+    _run(_cfg(tmp_path), _stages(calls), selected=["evaluate"])  # upstream is current: reused
+    assert calls == ["evaluate"]
+
+
 def test_selected_stages_need_current_upstream(tmp_path):
     with pytest.raises(StageError, match="prepare"):
         _run(_cfg(tmp_path), _stages([]), selected=["train"])
