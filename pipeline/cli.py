@@ -1,4 +1,5 @@
-"""`python -m pipeline run CONFIG [--stages ...] [--set key=value ...]` and the other jobs."""
+"""`python -m pipeline run CONFIG [--stages ...] [--set key=value ...]` and the other jobs
+(`compare`, `register`, `serve`)."""
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,102 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config value, e.g. --set train.epochs=5 (repeatable)")
     run.add_argument("--force", action="store_true", help="re-run the selected stages even if unchanged")
-    sub.add_parser("serve", help="serve SavedModels over TF Serving's REST and gRPC APIs", add_help=False)
+    sub.add_parser("serve", help="serve SavedModels over TF Serving's REST and gRPC APIs "
+                                 "(also from the MLflow Model Registry: --model models:/NAME@ALIAS)",
+                   add_help=False)
+
+    cmp = sub.add_parser("compare", help="compare the pipeline runs of an MLflow experiment",
+                         description="List an experiment's pipeline runs, best first by a metric, with the "
+                                     "params that differ between them.")
+    cmp.add_argument("--experiment", help="experiment name (default: the only experiment with runs)")
+    cmp.add_argument("--metric", dest="metrics", action="append", default=[], metavar="NAME",
+                     help="metric to show, e.g. test_bleu (repeatable; the first sorts; default: "
+                          "test_bleu, else test_perplexity, val_perplexity, val_loss)")
+    cmp.add_argument("--filter", dest="filter_string", default=None, metavar="FILTER",
+                     help="MLflow search filter, e.g. \"params.`train.optimizer` = 'adam'\"")
+    cmp.add_argument("--top", type=int, default=None, metavar="N", help="list only the best N runs")
+    cmp.add_argument("--order", choices=("asc", "desc"), default=None,
+                     help="sort order (default: desc for bleu/accuracy, asc for loss/perplexity/bpc)")
+    cmp.add_argument("--format", dest="fmt", choices=("table", "csv", "markdown", "json"), default="table")
+    cmp.add_argument("--plot", default=None, metavar="OUT.png",
+                     help="draw the listed runs' per-epoch validation curves into this PNG")
+    cmp.add_argument("--ignore-param", dest="ignore_params", action="append", default=[], metavar="PATTERN",
+                     help="leave matching params out of the diff (glob, repeatable), e.g. work_dir")
+    cmp.add_argument("--tracking-uri", default=None,
+                     help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+
+    reg = sub.add_parser("register", help="register a run's exported SavedModel in the MLflow Model Registry",
+                         description="Register the SavedModel a pipeline run exported as a new version of a "
+                                     "registered model, and optionally point an alias at it.")
+    reg.add_argument("run_id", metavar="RUN_ID", help="the pipeline (parent) run, or its export stage run")
+    reg.add_argument("--name", default=None, help="registered model name (default: the pipeline's model name)")
+    reg.add_argument("--alias", default=None, help="alias to point at the new version, e.g. champion")
+    reg.add_argument("--tracking-uri", default=None,
+                     help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     return parser
+
+
+def _mlflow_client(tracking_uri: str | None):
+    """A client for the resolved URI; a missing sqlite file is an error, not a new empty store."""
+    from components.tracking.mlflow_tracker import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+        if path and path != ":memory:" and not os.path.exists(path):
+            raise FileNotFoundError(f"no MLflow store at {uri} ({os.path.abspath(path)} does not exist); "
+                                    "run a pipeline first, or pass --tracking-uri / set MLFLOW_TRACKING_URI")
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def cmd_compare(args) -> int:
+    from components.tracking import compare
+
+    try:
+        client = _mlflow_client(args.tracking_uri)
+        experiment = compare.find_experiment(client, args.experiment)
+        runs = compare.search_pipeline_runs(client, experiment.experiment_id, args.filter_string)
+        if not runs:
+            where = f" matching {args.filter_string!r}" if args.filter_string else ""
+            raise compare.CompareError(f"no pipeline runs{where} in experiment {experiment.name!r}")
+        result = compare.build_comparison(experiment.name, [compare.run_record(r) for r in runs],
+                                          args.metrics, args.order, args.top, args.ignore_params)
+        print(compare.render(result, args.fmt), flush=True)
+        if args.plot:
+            from components.tracking.plots import plot_run_curves
+
+            histories = compare.validation_histories(client, experiment.experiment_id, result.runs)
+            labels = compare.curve_labels(result)
+            curves = {labels[r.run_id]: histories.get(r.run_id, {}) for r in result.runs}
+            try:
+                path = plot_run_curves(curves, args.plot, title=f"{experiment.name}: validation curves")
+            except ValueError as err:
+                raise compare.CompareError(f"--plot: {err} (per-epoch metrics live on each run's train stage)")
+            print(f"plot: {path} ({len(curves)} run(s))", file=sys.stderr, flush=True)
+    except (compare.CompareError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_register(args) -> int:
+    from components.tracking.registry import RegistryError, register_export
+
+    try:
+        client = _mlflow_client(args.tracking_uri)
+        version = register_export(client, args.run_id, name=args.name, alias=args.alias)
+    except (RegistryError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    uri = f"models:/{version.name}/{version.version}"
+    print(f"registered {uri} from export run {version.run_id} (source {version.source})")
+    if args.alias:
+        print(f"alias @{args.alias} -> version {version.version}")
+    target = f"models:/{version.name}@{args.alias}" if args.alias else uri
+    print(f"serve it: python -m pipeline serve --model {target} --tracking_uri {client.tracking_uri}")
+    return 0
 
 
 def cmd_run(args) -> int:
@@ -35,6 +130,8 @@ def cmd_run(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # MLflow prints a URL per (nested) run against a server; we print the parent run's once.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     _quiet_library_noise()
     start = time.time()
     print(f"pipeline {cfg.name} ({cfg.task}) from {args.config}", flush=True)
@@ -53,6 +150,9 @@ def cmd_run(args) -> int:
     try:
         with tracker.pipeline_run([s.name for s in stages]) as run:
             print(f"MLflow run {run.info.run_id} (experiment {cfg.experiment!r}, {tracker.uri})", flush=True)
+            if tracker.uri.startswith("http"):
+                print(f"  {tracker.uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}",
+                      flush=True)
             manifests = run_stages(cfg, stages, tracker, selected=args.stages, force=args.force)
     except (StageError, DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -110,4 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
+    if args.command == "compare":
+        return cmd_compare(args)
+    if args.command == "register":
+        return cmd_register(args)
     return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
@@ -20,6 +21,17 @@ def main(argv: list[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(level=config.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config.registry_models:
+        from .mlflow_source import SourceError
+
+        try:
+            config = _with_registry_models(config)
+        except ConfigError as exc:
+            print(f"serve: error: {exc}", file=sys.stderr)
+            return 2
+        except SourceError as exc:  # not registered, unreachable, download failed
+            print(f"serve: error: {exc}", file=sys.stderr)
+            return 1
     # A SIGTERM during the slow TensorFlow import / start-up still means "stop cleanly".
     early_stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: early_stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -30,6 +42,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _with_registry_models(config):
+    """Resolve and download each --model models:/... URI; add it to the models to serve."""
+    from .mlflow_source import DEFAULT_CACHE_DIR, fetch_model, resolve_tracking_uri
+
+    tracking_uri = resolve_tracking_uri(config.tracking_uri)
+    cache = config.model_cache_dir or DEFAULT_CACHE_DIR
+    models = list(config.models)
+    for uri in config.registry_models:
+        model = fetch_model(uri, cache, tracking_uri)
+        if model.name in {m.name for m in models}:
+            raise ConfigError(f"--model {uri}: a model named {model.name!r} is already configured")
+        models.append(model)
+    return dataclasses.replace(config, models=tuple(models))
 
 
 if __name__ == "__main__":

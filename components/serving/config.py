@@ -72,6 +72,10 @@ class ServerConfig:
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
     log_level: str = "INFO"
+    # --model models:/NAME@ALIAS|VERSION: resolved and downloaded by mlflow_source before serving.
+    registry_models: tuple[str, ...] = ()
+    tracking_uri: str = ""
+    model_cache_dir: str = ""
 
 
 class ConfigError(ValueError):
@@ -100,6 +104,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
     a("--model_name", default="default", help="Model name when serving a single model.")
     a("--model_base_path", default="", help="Base path BASE/<version>/saved_model.pb of the single model.")
     a("--model_config_file", default="", help="ModelServerConfig text proto listing several models.")
+    a("--model", dest="registry_models", action="append", default=[], metavar="MODELS_URI",
+      help="Serve a version from the MLflow Model Registry: models:/NAME@ALIAS or models:/NAME/VERSION "
+           "(repeatable; served under the model name NAME; works alongside the flags above).")
+    a("--tracking_uri", default="",
+      help="MLflow tracking/registry URI for --model (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")
+    a("--model_cache_dir", default="",
+      help="Where --model versions are downloaded, as <dir>/<NAME>/<version>/ (default: work/registry_models).")
     a("--file_system_poll_wait_seconds", type=float, default=1.0,
       help="Seconds between scans of the base paths for new versions (0: scan once).")
     a("--enable_batching", type=_bool_flag, nargs="?", const=True, default=False,
@@ -249,8 +260,16 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
         if not args.model_name or "/" in args.model_name or ":" in args.model_name:
             raise ConfigError(f"invalid --model_name {args.model_name!r}")
         models = (ModelConfig(name=args.model_name, base_path=_normalise_base_path(args.model_base_path)),)
+    elif args.registry_models:
+        models = ()  # all from the registry
     else:
-        raise ConfigError("give --model_base_path (with --model_name) or --model_config_file")
+        raise ConfigError("give --model_base_path (with --model_name), --model_config_file, "
+                          "or --model models:/NAME@ALIAS")
+    if args.registry_models:
+        from .mlflow_source import check_model_uri
+
+        for uri in args.registry_models:
+            check_model_uri(uri)
 
     batching = BatchingConfig(
         enabled=bool(args.enable_batching),
@@ -293,4 +312,7 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
         intra_op_parallelism=args.tensorflow_intra_op_parallelism,
         inter_op_parallelism=args.tensorflow_inter_op_parallelism,
         log_level=args.log_level,
+        registry_models=tuple(args.registry_models),
+        tracking_uri=args.tracking_uri,
+        model_cache_dir=args.model_cache_dir,
     )

@@ -24,13 +24,30 @@ def resolve_tracking_uri(configured: str | None) -> str:
     return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
-def git_commit() -> str | None:
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parents[2])
-        return out.stdout.strip() or None if out.returncode == 0 else None
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=5, cwd=_ROOT)
+        return out.stdout if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def git_commit() -> str | None:
+    out = _git("rev-parse", "HEAD")
+    return (out or "").strip() or None
+
+
+def git_dirty() -> bool | None:
+    """True when the checkout has uncommitted changes (untracked files included); None without git."""
+    out = _git("status", "--porcelain")
+    return None if out is None else bool(out.strip())
+
+
+def _split_sizes_text(sizes: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in sizes.items())
 
 
 class Tracker:
@@ -50,12 +67,19 @@ class Tracker:
             params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(self.cfg).items()}
             mlflow.log_params(params)
             tags = {"pipeline.name": self.cfg.name, "pipeline.task": self.cfg.task,
-                    "pipeline.stages": ",".join(stages)}
+                    "pipeline.stages": ",".join(stages), "pipeline.model_name": self.cfg.model_name}
             commit = git_commit()
             if commit:
                 tags["mlflow.source.git.commit"] = commit
+            dirty = git_dirty()
+            if dirty is not None:
+                tags["pipeline.git_dirty"] = str(dirty).lower()
+            from pipeline.runner import code_fingerprint  # the hash the stage fingerprints use
+            tags["pipeline.code_fingerprint"] = code_fingerprint()[:16]
             mlflow.set_tags(tags)
+            start = time.time()
             yield run
+            mlflow.MlflowClient().log_metric(self.parent_run_id, "time_total_s", time.time() - start)
 
     @contextlib.contextmanager
     def stage_run(self, stage: str, fingerprint: str):
@@ -86,3 +110,22 @@ class Tracker:
                 client.log_metric(self.parent_run_id, key, value)
         self.stage_seconds[stage] = seconds
         mlflow.MlflowClient().log_metric(self.parent_run_id, f"time_{stage}_s", seconds)
+        self._log_data_description(manifest.get("info") or {})
+
+    def _log_data_description(self, info: dict) -> None:
+        """Dataset name, split sizes and data fingerprint go on the parent run (whichever stage
+        produced them, cached or not), so runs on different data show up in a comparison."""
+        params = {}
+        if info.get("dataset"):
+            params["dataset"] = str(info["dataset"])
+        sizes = info.get("split_sizes") or info.get("lines")  # translator: pairs; LM: lines
+        if isinstance(sizes, dict) and sizes:
+            params["dataset.split_sizes"] = _split_sizes_text(sizes)
+        if isinstance(info.get("tokens"), dict) and info["tokens"]:
+            params["dataset.split_tokens"] = _split_sizes_text(info["tokens"])
+        if info.get("data_fingerprint"):
+            params["dataset.fingerprint"] = str(info["data_fingerprint"])[:16]
+        if params:
+            client = mlflow.MlflowClient()
+            for key, value in params.items():
+                client.log_param(self.parent_run_id, key, value)
