@@ -113,7 +113,7 @@ print(json.dumps({{"outputs": [o.decode("utf-8") for o in out.numpy()],
 
 
 @pytest.mark.slow
-def test_rerun_skips_and_an_evaluate_change_reruns_only_evaluate(first_run):
+def test_rerun_skips_and_an_evaluate_change_reruns_only_evaluate_and_export(first_run):
     root, args, _, _ = first_run
     again = run_cli(args + ["--set", "evaluate.sample_tokens=5"])
     assert again.returncode == 0, again.stderr[-3000:]
