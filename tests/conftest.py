@@ -39,3 +39,20 @@ def tiny_translator(tmp_path_factory, mlflow_server_url):
     proc = run_cli(args, env={"MLFLOW_TRACKING_URI": mlflow_server_url})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return root, args, proc.stdout
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory):
+    """One run of configs/test_lm_tiny.yaml (sqlite store); export at root/exports/test_lm_tiny/1.
+
+    Returns (root, CLI args, tracking URI, stdout); shared by the LM and serving tests.
+    """
+    from tests.support.subprocess_run import run_cli
+
+    root = tmp_path_factory.mktemp("tiny_lm")
+    uri = f"sqlite:///{root}/mlflow.db"
+    args = ["run", "configs/test_lm_tiny.yaml", "--set", f"work_dir={root}/work",
+            "--set", f"export.export_dir={root}/exports", "--set", f"mlflow.tracking_uri={uri}"]
+    proc = run_cli(args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root, args, uri, proc.stdout

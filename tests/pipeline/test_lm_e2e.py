@@ -43,14 +43,8 @@ def test_lm_config_errors_name_the_key(tmp_path):
 # ------------------------------------------------------------------ end to end (slow)
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lm_e2e")
-    uri = f"sqlite:///{root}/mlflow.db"
-    args = ["run", CONFIG, "--set", f"work_dir={root}/work", "--set", f"export.export_dir={root}/exports",
-            "--set", f"mlflow.tracking_uri={uri}"]
-    proc = run_cli(args)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root, args, uri, proc.stdout
+def first_run(tiny_lm):
+    return tiny_lm
 
 
 @pytest.mark.slow
