@@ -101,24 +101,13 @@ class MlflowConfig(Section):
     tracking_uri: str | None = Field(None, description="default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
 
 
-class TranslateConfig(Section):
+class PipelineBase(Section):
+    """What every task's config has: a name, where outputs go, export and tracking."""
     name: str
-    task: Literal["translate"] = "translate"
     seed: int = 42
     work_dir: str = "work"
-    data: DataConfig = Field(default_factory=DataConfig)
-    text: TextConfig = Field(default_factory=TextConfig)
-    model: TranslatorModelConfig = Field(default_factory=TranslatorModelConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
-
-    @model_validator(mode="after")
-    def _check(self):
-        if self.data.source_lang == self.data.target_lang:
-            raise ValueError("data.source_lang and data.target_lang must differ")
-        return self
 
     @property
     def model_name(self) -> str:
@@ -127,6 +116,21 @@ class TranslateConfig(Section):
     @property
     def experiment(self) -> str:
         return self.mlflow.experiment or self.name
+
+
+class TranslateConfig(PipelineBase):
+    task: Literal["translate"] = "translate"
+    data: DataConfig = Field(default_factory=DataConfig)
+    text: TextConfig = Field(default_factory=TextConfig)
+    model: TranslatorModelConfig = Field(default_factory=TranslatorModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.data.source_lang == self.data.target_lang:
+            raise ValueError("data.source_lang and data.target_lang must differ")
+        return self
 
 
 # ---------------------------------------------------------------- language model (task: lm)
@@ -183,26 +187,13 @@ class LMEvaluateConfig(Section):
     top_k: int = Field(0, ge=0, description="0 means the whole vocabulary")
 
 
-class LMConfig(Section):
-    name: str
+class LMConfig(PipelineBase):
     task: Literal["lm"] = "lm"
-    seed: int = 42
-    work_dir: str = "work"
     data: LMDataConfig = Field(default_factory=LMDataConfig)
     text: LMTextConfig = Field(default_factory=LMTextConfig)
     model: LMModelConfig = Field(default_factory=LMModelConfig)
     train: LMTrainConfig = Field(default_factory=LMTrainConfig)
     evaluate: LMEvaluateConfig = Field(default_factory=LMEvaluateConfig)
-    export: ExportConfig = Field(default_factory=ExportConfig)
-    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
-
-    @property
-    def model_name(self) -> str:
-        return self.export.model_name or self.name
-
-    @property
-    def experiment(self) -> str:
-        return self.mlflow.experiment or self.name
 
 
 PipelineConfig = Annotated[Union[TranslateConfig, LMConfig], Field(discriminator="task")]
