@@ -97,9 +97,9 @@ class Tracker:
             mlflow.set_tags({"pipeline.stage": stage, "skipped": "true",
                              "pipeline.fingerprint": manifest.get("fingerprint", ""),
                              "cached_from_run": manifest.get("mlflow_run_id") or ""})
-            self._log_final(stage, manifest, 0.0, active=True)
+            self._log_final(stage, manifest, 0.0)
 
-    def _log_final(self, stage: str, manifest: dict, seconds: float, active: bool = True) -> None:
+    def _log_final(self, stage: str, manifest: dict, seconds: float) -> None:
         metrics = {k: float(v) for k, v in manifest.get("metrics", {}).items()
                    if isinstance(v, (int, float))}
         if metrics:

@@ -148,13 +148,12 @@ class ServerProcess:
         return self.proc.returncode
 
 
-@pytest.fixture
-def start_server(tmp_path):
-    """Factory: start_server(args, model) -> ServerProcess ready to serve `model`; killed at teardown."""
+def _server_factory(logdir: Path):
+    """Yields start(args, model, wait) -> ServerProcess; every server is stopped afterwards."""
     servers: list[ServerProcess] = []
 
     def _start(args: list[str], model: str = MODEL_NAME, wait: bool = True) -> ServerProcess:
-        server = ServerProcess(args, tmp_path / f"server-{len(servers)}.log")
+        server = ServerProcess(args, logdir / f"server-{len(servers)}.log")
         servers.append(server)
         if wait:
             server.wait_available(model)
@@ -165,21 +164,16 @@ def start_server(tmp_path):
         server.terminate()
 
 
+@pytest.fixture
+def start_server(tmp_path):
+    """Factory: start_server(args, model) -> ServerProcess ready to serve `model`; killed at teardown."""
+    yield from _server_factory(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def module_server_factory(tmp_path_factory):
     """Like start_server, but shared by all tests of a module (servers cost seconds to start)."""
-    servers: list[ServerProcess] = []
-    logdir = tmp_path_factory.mktemp("logs")
-
-    def _start(args: list[str], model: str = MODEL_NAME) -> ServerProcess:
-        server = ServerProcess(args, logdir / f"server-{len(servers)}.log")
-        servers.append(server)
-        server.wait_available(model)
-        return server
-
-    yield _start
-    for server in servers:
-        server.terminate()
+    yield from _server_factory(tmp_path_factory.mktemp("logs"))
 
 
 @pytest.fixture(scope="session")
