@@ -38,6 +38,9 @@ class TextConfig(Section):
     min_count: int = Field(1, ge=1)
     max_source_len: int = Field(50, ge=2)
     max_target_len: int = Field(50, ge=2)
+    reverse_source: bool = Field(
+        False, description="feed source tokens in reverse order (Sutskever et al. 2014); "
+                           "helps models without attention, the export applies it too")
 
 
 class TranslatorModelConfig(Section):
@@ -52,6 +55,9 @@ class TranslatorModelConfig(Section):
     )
     attention: Literal["none", "dot", "general"] = Field(
         "none", description="Luong global attention over the encoder top layer's outputs (score)")
+    residual: bool = Field(
+        False, description="residual connections around every stacked LSTM layer above the first "
+                           "(GNMT); deep stacks train faster, layer count and cuDNN eligibility unchanged")
 
 
 class TrainConfig(Section):

@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from components.text.vocab import EOS_ID, START_ID, TextEncoder
+from components.text.framing import frame_source, frame_target
+from components.text.vocab import TextEncoder
 
 
 def encode_pairs(ds: tf.data.Dataset, source_key: str, target_key: str,
                  source_encoder: TextEncoder, target_encoder: TextEncoder,
-                 max_source_len: int, max_target_len: int) -> tf.data.Dataset:
+                 max_source_len: int, max_target_len: int, reverse_source: bool = False) -> tf.data.Dataset:
     """Examples -> (source ids + <eos>, <start> + target ids, target ids + <eos>), unbatched."""
 
     def encode(batch):
-        src = source_encoder.encode(batch[source_key])[:, : max_source_len - 1]
-        tgt = target_encoder.encode(batch[target_key])[:, : max_target_len - 1]
-        n = tf.shape(batch[source_key])[0]
-        src = tf.concat([src, tf.fill([n, 1], EOS_ID)], axis=1)
-        tgt_in = tf.concat([tf.fill([n, 1], START_ID), tgt], axis=1)
-        tgt_out = tf.concat([tgt, tf.fill([n, 1], EOS_ID)], axis=1)
+        src = frame_source(source_encoder.encode(batch[source_key]), max_source_len, reverse_source)
+        tgt_in, tgt_out = frame_target(target_encoder.encode(batch[target_key]), max_target_len)
         # Padded + lengths, because tf.data cannot unbatch ragged rows into dense examples.
         return {"source": src.to_tensor(), "source_len": src.row_lengths(),
                 "target_in": tgt_in.to_tensor(), "target_out": tgt_out.to_tensor(),
@@ -60,9 +57,9 @@ def batch_pairs(ds: tf.data.Dataset, batch_size: int, bucket_boundaries: list[in
 
 def make_translation_dataset(ds, source_key, target_key, source_encoder, target_encoder, *,
                              batch_size, max_source_len, max_target_len, bucket_boundaries=(),
-                             shuffle_buffer=0, seed=0, cache=True) -> tf.data.Dataset:
+                             shuffle_buffer=0, seed=0, cache=True, reverse_source=False) -> tf.data.Dataset:
     encoded = encode_pairs(ds, source_key, target_key, source_encoder, target_encoder,
-                           max_source_len, max_target_len)
+                           max_source_len, max_target_len, reverse_source)
     if cache:
         encoded = encoded.cache()  # tokenize once; later epochs read ids from memory
     return batch_pairs(encoded, batch_size, list(bucket_boundaries), shuffle_buffer, seed)

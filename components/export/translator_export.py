@@ -12,7 +12,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from components.models.cudnn import portable_lstms
-from components.models.translate_fn import translate_beams, translate_strings
+from components.models.translate_fn import encode_sources, translate_beams, translate_strings
 from components.models.translator import translator_parts
 from components.text.vocab import TextEncoder, Vocabulary
 
@@ -22,7 +22,8 @@ IDS = tf.TensorSpec([None, None], tf.int32, name="ids")
 
 class TranslatorServing(tf.Module):
     def __init__(self, model, source_vocab: Vocabulary, target_vocab: Vocabulary,
-                 max_source_len: int, max_decode_len: int, beam_size: int = 1, length_penalty: float = 0.6):
+                 max_source_len: int, max_decode_len: int, beam_size: int = 1, length_penalty: float = 0.6,
+                 reverse_source: bool = False):
         super().__init__(name="translator_serving")
         self.model = model
         self.model_variables = list(model.variables)  # explicit, so the save tracks them all
@@ -33,10 +34,12 @@ class TranslatorServing(tf.Module):
         self._max_decode_len = max_decode_len
         self._beam_size = beam_size
         self._length_penalty = length_penalty
+        self._reverse_source = reverse_source
 
     def _translate(self, inputs, beam_size):
         return translate_strings(inputs, self._parts, self.source_encoder, self.target_encoder,
-                                 self._max_source_len, self._max_decode_len, beam_size, self._length_penalty)
+                                 self._max_source_len, self._max_decode_len, beam_size, self._length_penalty,
+                                 self._reverse_source)
 
     @tf.function(input_signature=[STRINGS])
     def translate(self, inputs):
@@ -51,7 +54,7 @@ class TranslatorServing(tf.Module):
     def translate_beams(self, inputs):
         beams, scores = translate_beams(inputs, self._parts, self.source_encoder, self.target_encoder,
                                         self._max_source_len, self._max_decode_len, self._beam_size,
-                                        self._length_penalty)
+                                        self._length_penalty, self._reverse_source)
         return {"outputs": beams[:, 0], "beams": beams, "scores": scores}
 
     @tf.function(input_signature=[STRINGS])
@@ -64,7 +67,8 @@ class TranslatorServing(tf.Module):
 
     @tf.function(input_signature=[STRINGS])
     def tokenize_source(self, inputs):
-        return {"ids": self.source_encoder.encode(inputs).to_tensor(0)}
+        """The source ids as the model sees them (truncated, reversed if trained so, + <eos>)."""
+        return {"ids": encode_sources(inputs, self.source_encoder, self._max_source_len, self._reverse_source)}
 
 
 def next_version(base: Path) -> int:
@@ -89,10 +93,11 @@ def save_servable(module: tf.Module, signatures: dict, base: Path) -> Path:
 
 
 def export_translator(model, source_vocab, target_vocab, max_source_len, max_decode_len,
-                      base: Path, beam_size: int = 1, length_penalty: float = 0.6) -> Path:
+                      base: Path, beam_size: int = 1, length_penalty: float = 0.6,
+                      reverse_source: bool = False) -> Path:
     with portable_lstms(model):
         module = TranslatorServing(model, source_vocab, target_vocab, max_source_len, max_decode_len,
-                                   beam_size, length_penalty)
+                                   beam_size, length_penalty, reverse_source)
         translate = module.translate.get_concrete_function()
         signatures = {
             "serving_default": translate,

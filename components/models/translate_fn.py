@@ -4,22 +4,21 @@ from __future__ import annotations
 import tensorflow as tf
 
 from components.models.decoding import beam_search_decode, greedy_decode
-from components.text.vocab import EOS_ID, TextEncoder
+from components.text.framing import frame_source
+from components.text.vocab import TextEncoder
 
 
-def encode_sources(texts, source_encoder: TextEncoder, max_source_len: int) -> tf.Tensor:
-    """Same truncation and <eos> as the training pipeline; right-padded with 0."""
-    ids = source_encoder.encode(texts)[:, : max_source_len - 1]
-    n = tf.shape(texts)[0]
-    ids = tf.concat([ids, tf.fill([n, 1], EOS_ID)], axis=1)
-    return ids.to_tensor(0)
+def encode_sources(texts, source_encoder: TextEncoder, max_source_len: int,
+                   reverse_source: bool = False) -> tf.Tensor:
+    """Same framing as the training pipeline; right-padded with 0."""
+    return frame_source(source_encoder.encode(texts), max_source_len, reverse_source).to_tensor(0)
 
 
 def translate_strings(texts, parts, source_encoder: TextEncoder, target_encoder: TextEncoder,
                       max_source_len: int, max_decode_len: int, beam_size: int = 1,
-                      length_penalty: float = 0.6) -> tf.Tensor:
+                      length_penalty: float = 0.6, reverse_source: bool = False) -> tf.Tensor:
     """[B] source strings -> [B] translations (greedy when beam_size is 1, else the best beam)."""
-    source_ids = encode_sources(texts, source_encoder, max_source_len)
+    source_ids = encode_sources(texts, source_encoder, max_source_len, reverse_source)
     if beam_size <= 1:
         target_ids = greedy_decode(parts, source_ids, max_decode_len)
     else:
@@ -28,9 +27,10 @@ def translate_strings(texts, parts, source_encoder: TextEncoder, target_encoder:
 
 
 def translate_beams(texts, parts, source_encoder: TextEncoder, target_encoder: TextEncoder,
-                    max_source_len: int, max_decode_len: int, beam_size: int, length_penalty: float = 0.6):
+                    max_source_len: int, max_decode_len: int, beam_size: int, length_penalty: float = 0.6,
+                    reverse_source: bool = False):
     """[B] strings -> ([B, K] translations, [B, K] length-normalised log-prob scores), best first."""
-    source_ids = encode_sources(texts, source_encoder, max_source_len)
+    source_ids = encode_sources(texts, source_encoder, max_source_len, reverse_source)
     ids, scores = beam_search_decode(parts, source_ids, max_decode_len, beam_size, length_penalty)
     shape = tf.shape(ids)
     flat = target_encoder.decode(tf.reshape(ids, [shape[0] * shape[1], shape[2]]))

@@ -8,6 +8,9 @@ Optionally (model.attention = dot | general) Luong-style global attention: the d
 layer's output attends over the encoder top layer's outputs (source padding masked), and
 tanh(W [context; h]) feeds the output layer. The seed's state bridge stays either way.
 
+With model.residual, every LSTM layer above the first adds its input to its output (GNMT,
+Wu et al. 2016): the same layers, but gradients reach the lower layers of a deep stack directly.
+
 The training model returns logits; the softmax is fused into the loss (numerically
 stabler) and applied explicitly at decode time. Dropout sits between layers, never
 inside the recurrence, so every LSTM stays cuDNN-eligible.
@@ -61,10 +64,12 @@ def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> ker
     x = keras.layers.Embedding(source_vocab_size, cfg.embedding_dim, mask_zero=True,
                                name="source_embedding")(source)
     x = keras.layers.Dropout(cfg.dropout, name="source_embedding_dropout")(x)
+    residual = getattr(cfg, "residual", False)
     encoder_states = []
     for i in range(cfg.encoder_layers):
-        x, h, c = _lstm(cfg.units, f"encoder_lstm_{i + 1}")(x)
+        out, h, c = _lstm(cfg.units, f"encoder_lstm_{i + 1}")(x)
         encoder_states.append((h, c))
+        x = keras.layers.Add(name=f"encoder_residual_{i + 1}")([x, out]) if residual and i > 0 else out
         if i < cfg.encoder_layers - 1:
             x = keras.layers.Dropout(cfg.dropout, name=f"encoder_dropout_{i + 1}")(x)
     init = bridge_states(cfg.bridge, encoder_states, cfg.decoder_layers, cfg.units)
@@ -74,8 +79,9 @@ def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> ker
     y = keras.layers.Embedding(target_vocab_size, cfg.embedding_dim, name="target_embedding")(target_in)
     y = keras.layers.Dropout(cfg.dropout, name="target_embedding_dropout")(y)
     for j in range(cfg.decoder_layers):
-        y, _, _ = _lstm(cfg.units, f"decoder_lstm_{j + 1}")(y, initial_state=init[j])
-        y = keras.layers.Dropout(cfg.dropout, name=f"decoder_dropout_{j + 1}")(y)
+        out, _, _ = _lstm(cfg.units, f"decoder_lstm_{j + 1}")(y, initial_state=init[j])
+        out = keras.layers.Dropout(cfg.dropout, name=f"decoder_dropout_{j + 1}")(out)
+        y = keras.layers.Add(name=f"decoder_residual_{j + 1}")([y, out]) if residual and j > 0 else out
     attention = getattr(cfg, "attention", "none")
     if attention != "none":
         y = _luong_attention(attention, cfg.units, y, x)
@@ -109,6 +115,7 @@ class TranslatorParts:
     attention: keras.layers.Attention | None = None
     attention_query: keras.layers.Dense | None = None
     attention_combine: keras.layers.Dense | None = None
+    residual: bool = False  # decoder layers above the first add their input to their output
 
     def initial_states(self, source_ids):
         outputs = self.encoder(source_ids, training=False)
@@ -127,8 +134,9 @@ class TranslatorParts:
         """
         x = self.target_embedding(tokens)
         new_states = []
-        for cell, state in zip(self.decoder_cells, states):
-            x, state = cell(x, state, training=False)
+        for j, (cell, state) in enumerate(zip(self.decoder_cells, states)):
+            out, state = cell(x, state, training=False)
+            x = x + out if self.residual and j > 0 else out
             new_states.append(list(state))
         if self.attention is not None:
             query = x if self.attention_query is None else self.attention_query(x)
@@ -149,11 +157,14 @@ def translator_parts(model: keras.Model) -> TranslatorParts:
         if state is not None:
             init_tensors.extend(state)
     source = model.get_layer("source_embedding").input
-    enc_top = [l for l in model.layers if l.name.startswith("encoder_lstm_")][-1]
-    encoder = keras.Model(source, [enc_top.output[0], *init_tensors], name="encoder")
     names = {l.name for l in model.layers}
+    encoder_lstms = [l for l in model.layers if l.name.startswith("encoder_lstm_")]
+    top = f"encoder_residual_{len(encoder_lstms)}"  # with residuals the top output is a sum
+    enc_out = model.get_layer(top).output if top in names else encoder_lstms[-1].output[0]
+    encoder = keras.Model(source, [enc_out, *init_tensors], name="encoder")
     optional = {n: model.get_layer(n) if n in names else None
                 for n in ("attention", "attention_query", "attention_combine")}
     return TranslatorParts(encoder, init_mask, model.get_layer("target_embedding"),
                            [l.cell for l in decoder_lstms], model.get_layer("output_projection"),
-                           decoder_lstms[0].units, **optional)
+                           decoder_lstms[0].units, **optional,
+                           residual="decoder_residual_2" in names)

@@ -64,7 +64,8 @@ def _dataset(cfg, ds, src_vocab, tgt_vocab, *, batch_size, shuffle: bool):
         TextEncoder(src_vocab), TextEncoder(tgt_vocab), batch_size=batch_size,
         max_source_len=cfg.text.max_source_len, max_target_len=cfg.text.max_target_len,
         bucket_boundaries=cfg.train.bucket_boundaries,
-        shuffle_buffer=cfg.train.shuffle_buffer if shuffle else 0, seed=cfg.seed)
+        shuffle_buffer=cfg.train.shuffle_buffer if shuffle else 0, seed=cfg.seed,
+        reverse_source=cfg.text.reverse_source)
 
 
 def _write_json(path: Path, data) -> None:
@@ -183,7 +184,7 @@ def make_translate_fn(cfg, model, src_vocab, tgt_vocab, beam_size: int | None = 
     src_enc, tgt_enc = TextEncoder(src_vocab), TextEncoder(tgt_vocab)
     return tf.function(lambda texts: translate_strings(
         texts, parts, src_enc, tgt_enc, cfg.text.max_source_len, cfg.evaluate.max_decode_len,
-        beam_size, cfg.evaluate.length_penalty),
+        beam_size, cfg.evaluate.length_penalty, cfg.text.reverse_source),
         input_signature=[tf.TensorSpec([None], tf.string)])
 
 
@@ -244,7 +245,7 @@ def export(ctx) -> dict:
     base = Path(cfg.export.export_dir) / cfg.model_name
     path = export_translator(model, src_vocab, tgt_vocab, cfg.text.max_source_len,
                              cfg.evaluate.max_decode_len, base, cfg.evaluate.beam_size,
-                             cfg.evaluate.length_penalty)
+                             cfg.evaluate.length_penalty, cfg.text.reverse_source)
     ctx.extra_outputs.append(str(path.resolve()))
     cudnn_ops = sorted(op for op in graph_op_types(path) if op.startswith("CudnnRNN"))
     if cudnn_ops:

@@ -4,8 +4,11 @@ import re
 
 import mlflow
 import pytest
+import tensorflow as tf
 
 from components.export.translator_export import graph_op_types
+from components.text.vocab import EOS_ID, TextEncoder, Vocabulary
+from pipeline.stages.translate import SOURCE_VOCAB
 from tests.support.subprocess_run import run_cli, run_isolated_python
 
 pytestmark = pytest.mark.slow
@@ -120,12 +123,14 @@ def test_rerun_skips_everything_and_a_train_change_reruns_downstream_only(first_
 
 
 def test_attention_and_beam_search_variant_end_to_end(tmp_path, server):
-    """Luong attention + beam 3 + warmup/cosine + early stopping on val BLEU, through export."""
+    """Luong attention + beam 3 + warmup/cosine + early stopping on val BLEU + residual
+    connections + reversed source, through export."""
     args = ["run", CONFIG, "--set", f"work_dir={tmp_path}/work", "--set", f"export.export_dir={tmp_path}/exports",
             "--set", "model.attention=general", "--set", "evaluate.beam_size=3",
             "--set", "train.lr_schedule=warmup_cosine", "--set", "train.warmup_steps=5",
             "--set", "train.early_stopping_metric=val_bleu", "--set", "train.early_stopping_patience=3",
-            "--set", "train.val_bleu_examples=20", "--set", "train.label_smoothing=0.1"]
+            "--set", "train.val_bleu_examples=20", "--set", "train.label_smoothing=0.1",
+            "--set", "model.residual=true", "--set", "text.reverse_source=true"]
     proc = run_cli(args, env={"MLFLOW_TRACKING_URI": server})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     train = json.loads((tmp_path / "work" / "test_translate_tiny" / "train" / "manifest.json").read_text())
@@ -139,7 +144,8 @@ x = tf.constant({list(expected)!r})
 beams = m.signatures["translate_beams"](inputs=x)
 print(json.dumps({{"default": [o.decode() for o in m.signatures["serving_default"](inputs=x)["outputs"].numpy()],
                   "best": [o.decode() for o in beams["outputs"].numpy()],
-                  "k": int(beams["beams"].shape[1]), "scores": beams["scores"].numpy().tolist()}}))
+                  "k": int(beams["beams"].shape[1]), "scores": beams["scores"].numpy().tolist(),
+                  "source_ids": m.signatures["tokenize_source"](inputs=x[:1])["ids"].numpy()[0].tolist()}}))
 """
     result = run_isolated_python(code, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -147,3 +153,8 @@ print(json.dumps({{"default": [o.decode() for o in m.signatures["serving_default
     assert out["default"] == out["best"] == list(expected.values())  # in-process beam == SavedModel beam
     assert out["k"] == 3
     assert all(row == sorted(row, reverse=True) for row in out["scores"])
+    # The SavedModel frames the source as training did: reversed, then <eos>.
+    vocab = Vocabulary.load(tmp_path / "work" / "test_translate_tiny" / "prepare" / SOURCE_VOCAB)
+    forward = TextEncoder(vocab).encode(tf.constant(list(expected)[:1]))[0].numpy().tolist()
+    assert len(forward) > 1
+    assert out["source_ids"] == forward[::-1] + [EOS_ID]

@@ -90,3 +90,15 @@ def test_greedy_decode_matches_teacher_forced_model():
     for row in range(2):
         n = int(np.argmax(out[row] == EOS_ID)) + 1 if (out[row] == EOS_ID).any() else out.shape[1]
         np.testing.assert_array_equal(replay[row, :n], out[row, :n])
+
+
+def test_residual_keeps_layer_counts_and_cudnn_eligibility_and_changes_outputs():
+    # With attention, so the encoder's top output (and its residual sum) is part of the graph.
+    plain, residual = _model(attention="general"), _model(attention="general", residual=True)
+    assert [l.name for l in lstm_layers(residual)] == [l.name for l in lstm_layers(plain)]
+    assert_cudnn_eligible(residual)
+    assert plain.count_params() == residual.count_params()  # an Add has no weights
+    adds = sorted(l.name for l in residual.layers if isinstance(l, keras.layers.Add))
+    assert adds == ["decoder_residual_2", "decoder_residual_3", "encoder_residual_2"]
+    inputs = {"source": SOURCE, "target_in": TARGET_IN}
+    assert not np.allclose(plain(inputs), residual(inputs))  # same seed, same weights, other wiring
