@@ -53,7 +53,8 @@ def main() -> None:
     model.fit(ds, epochs=args.epochs, verbose=0)
     train_tps = tokens * args.epochs / (time.perf_counter() - start)
 
-    path = export_translator(model, src, tgt, cfg.text.max_source_len, cfg.evaluate.max_decode_len, tmp / "export")
+    path = export_translator(model, src, tgt, cfg.text.max_source_len, cfg.evaluate.max_decode_len, tmp / "export",
+                             reverse_source=cfg.text.reverse_source)
     served = tf.saved_model.load(str(path)).signatures["serving_default"]
     rows = [("train tokens/s", f"{train_tps:,.0f}", f"{model.count_params():,} params, batch {cfg.train.batch_size}")]
     sources = texts[cfg.data.source_lang]
