@@ -83,8 +83,11 @@ def cmd_compare(args) -> int:
         if not runs:
             where = f" matching {args.filter_string!r}" if args.filter_string else ""
             raise compare.CompareError(f"no pipeline runs{where} in experiment {experiment.name!r}")
+        from pipeline.tasks import default_compare_metrics
+
         result = compare.build_comparison(experiment.name, [compare.run_record(r) for r in runs],
-                                          args.metrics, args.order, args.top, args.ignore_params)
+                                          args.metrics, args.order, args.top, args.ignore_params,
+                                          default_metrics=default_compare_metrics())
         print(compare.render(result, args.fmt), flush=True)
         if args.plot:
             from components.tracking.plots import plot_run_curves
@@ -135,18 +138,19 @@ def cmd_run(args) -> int:
     _quiet_library_noise()
     start = time.time()
     print(f"pipeline {cfg.name} ({cfg.task}) from {args.config}", flush=True)
-    from pipeline.stages import pipeline_stages
-    from pipeline.runner import StageError, check_selection, run_stages
+    from pipeline.runner import StageError, check_selection, code_fingerprint, run_stages
+    from pipeline.tasks import task_of
     from components.data.errors import DataError
     from components.tracking.mlflow_tracker import Tracker
 
-    stages = pipeline_stages(cfg)
+    task = task_of(cfg)
+    stages = task.stages()
     try:
         check_selection(stages, args.stages)  # before any MLflow run is opened
     except StageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    tracker = Tracker(cfg)
+    tracker = Tracker(cfg, code_fingerprint=code_fingerprint())
     try:
         with tracker.pipeline_run([s.name for s in stages]) as run:
             print(f"MLflow run {run.info.run_id} (experiment {cfg.experiment!r}, {tracker.uri})", flush=True)
@@ -158,7 +162,7 @@ def cmd_run(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"done in {time.time() - start:.1f}s; MLflow run {tracker.parent_run_id}", flush=True)
-    summary = pipeline_summary(manifests)
+    summary = task.summary(manifests)
     if summary:
         print(summary, flush=True)
     return 0
@@ -174,32 +178,6 @@ def _quiet_library_noise() -> None:
     absl.logging.set_verbosity(absl.logging.ERROR)
     import tensorflow_datasets as tfds
     tfds.display_progress_bar(False)
-
-
-def pipeline_summary(manifests: dict) -> str:
-    lines = []
-    ev = manifests.get("evaluate", {}).get("metrics", {})
-    if "test_bleu" in ev:
-        lines.append(f"test BLEU {ev['test_bleu']:.2f} | test perplexity {ev['test_perplexity']:.2f} | "
-                     f"val loss {ev['val_loss']:.3f}")
-    if "test_perplexity" in ev and "test_bleu" not in ev:  # language model
-        line = f"test perplexity {ev['test_perplexity']:.2f} | val perplexity {ev['val_perplexity']:.2f}"
-        if "test_bpc" in ev:
-            line += f" | test bpc {ev['test_bpc']:.3f} | val bpc {ev['val_bpc']:.3f}"
-        tr = manifests.get("train", {}).get("metrics", {})
-        if "train_tokens_per_sec" in tr:
-            line += f" | train {tr['train_tokens_per_sec']:,.0f} tokens/s"
-        lines.append(line)
-        sample = manifests.get("evaluate", {}).get("info", {}).get("sample")
-        if sample:
-            lines.append("sample:")
-            lines.extend(f"  | {s}" for s in sample.splitlines()[:8])
-    ex = manifests.get("export", {}).get("info", {})
-    if ex.get("path"):
-        lines.append(f"SavedModel: {ex['path']}")
-        for src, hyp in ex.get("examples", {}).items():
-            lines.append(f"  {src}  ->  {hyp}")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

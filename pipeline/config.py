@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from components.tracking.params import flatten  # noqa: F401  (re-exported: configs flatten to params)
+
 
 class ConfigError(ValueError):
     """A config file or override is invalid; the message is meant for the user."""
@@ -203,7 +205,11 @@ class LMConfig(PipelineBase):
 
 
 PipelineConfig = Annotated[Union[TranslateConfig, LMConfig], Field(discriminator="task")]
-_TASKS = {"translate": TranslateConfig, "lm": LMConfig}
+
+
+def _task_configs() -> dict[str, type]:
+    from pipeline.tasks import TASKS  # the task registry imports this module's classes
+    return {name: task.config_cls for name, task in TASKS.items()}
 
 
 # ---------------------------------------------------------------- loading
@@ -242,7 +248,7 @@ def _allowed_keys(model_cls: type[BaseModel], loc: tuple) -> list[str]:
 def _format_errors(err: ValidationError, model_cls: type[BaseModel], source: str) -> str:
     lines = [f"invalid config {source}:"]
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if p not in _TASKS)  # drop discriminator tags
+        loc = tuple(p for p in e["loc"] if p not in _task_configs())  # drop discriminator tags
         key = ".".join(str(p) for p in loc) or "(top level)"
         if e["type"] == "extra_forbidden":
             allowed = ", ".join(_allowed_keys(model_cls, loc))
@@ -258,10 +264,11 @@ def parse_config(raw: dict, source: str = "<dict>") -> TranslateConfig | LMConfi
     if not isinstance(raw, dict):
         raise ConfigError(f"invalid config {source}: the top level must be a mapping of keys")
     task = raw.get("task", "translate")
-    if task not in _TASKS:
+    configs = _task_configs()
+    if task not in configs:
         raise ConfigError(f"invalid config {source}:\n  task: unknown task {task!r}; allowed values: "
-                          + ", ".join(repr(t) for t in _TASKS))
-    cls = _TASKS[task]
+                          + ", ".join(repr(t) for t in configs))
+    cls = configs[task]
     try:
         return cls.model_validate(raw)
     except ValidationError as err:
@@ -282,16 +289,3 @@ def load_config(path: str | Path, overrides: list[str] | tuple = ()) -> Translat
         if isinstance(raw, dict):
             apply_override(raw, assignment)
     return parse_config(raw, str(path))
-
-
-def flatten(cfg: BaseModel | dict, prefix: str = "") -> dict[str, Any]:
-    """Flatten a config into dotted keys, for MLflow params and fingerprints."""
-    data = cfg.model_dump(mode="json") if isinstance(cfg, BaseModel) else cfg
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        full = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, full + "."))
-        else:
-            out[full] = value
-    return out

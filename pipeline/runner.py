@@ -42,7 +42,7 @@ class StageContext:
     out_dir: Path  # temporary folder; becomes the stage's output folder on success
     inputs: dict[str, Path]  # upstream stage name -> its (final) output folder
     manifests: dict[str, dict]  # upstream stage name -> its manifest
-    tracker: object
+    tracking: object  # a StageTracking handle bound to this stage's MLflow run
     fingerprint: str
     extra_outputs: list[str] = field(default_factory=list)  # paths outside out_dir (exports)
 
@@ -154,18 +154,18 @@ def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = N
         tmp = root / f".{stage.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        ctx = StageContext(cfg, stage.name, tmp, {d: root / d for d in stage.deps},
-                           {d: manifests[d] for d in stage.deps}, tracker, fp)
         start = time.time()
         try:
-            with tracker.stage_run(stage.name, fp) as stage_run_id:
+            with tracker.stage_run(stage.name, fp) as tracking:
+                ctx = StageContext(cfg, stage.name, tmp, {d: root / d for d in stage.deps},
+                                   {d: manifests[d] for d in stage.deps}, tracking, fp)
                 result = stage.fn(ctx) or {}
                 seconds = time.time() - start
                 manifest = {
                     "stage": stage.name, "fingerprint": fp, "output_id": uuid.uuid4().hex,
                     "seconds": round(seconds, 2),
                     "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "mlflow_run_id": stage_run_id, "metrics": result.get("metrics", {}),
+                    "mlflow_run_id": tracking.run_id, "metrics": result.get("metrics", {}),
                     "outputs": sorted(p.name for p in tmp.iterdir()),
                     "extra_outputs": ctx.extra_outputs, "info": result.get("info", {}),
                 }

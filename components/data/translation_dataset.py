@@ -63,3 +63,14 @@ def make_translation_dataset(ds, source_key, target_key, source_encoder, target_
     if cache:
         encoded = encoded.cache()  # tokenize once; later epochs read ids from memory
     return batch_pairs(encoded, batch_size, list(bucket_boundaries), shuffle_buffer, seed)
+
+
+def batches_for_config(cfg, ds, source_vocab, target_vocab, *, batch_size: int, shuffle: bool) -> tf.data.Dataset:
+    """The pipeline's batches for a translator config (data/text/train/seed sections)."""
+    return make_translation_dataset(
+        ds, cfg.data.source_lang, cfg.data.target_lang,
+        TextEncoder(source_vocab), TextEncoder(target_vocab), batch_size=batch_size,
+        max_source_len=cfg.text.max_source_len, max_target_len=cfg.text.max_target_len,
+        bucket_boundaries=cfg.train.bucket_boundaries,
+        shuffle_buffer=cfg.train.shuffle_buffer if shuffle else 0, seed=cfg.seed,
+        reverse_source=cfg.text.reverse_source)

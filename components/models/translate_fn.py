@@ -35,3 +35,16 @@ def translate_beams(texts, parts, source_encoder: TextEncoder, target_encoder: T
     shape = tf.shape(ids)
     flat = target_encoder.decode(tf.reshape(ids, [shape[0] * shape[1], shape[2]]))
     return tf.reshape(flat, [shape[0], shape[1]]), scores
+
+
+def make_translate_fn(model, source_vocab, target_vocab, text_cfg, evaluate_cfg, beam_size: int | None = None):
+    """The decode path the export traces, as an in-process strings -> strings tf.function."""
+    from components.models.translator import translator_parts
+
+    beam_size = evaluate_cfg.beam_size if beam_size is None else beam_size
+    parts = translator_parts(model)
+    src_enc, tgt_enc = TextEncoder(source_vocab), TextEncoder(target_vocab)
+    return tf.function(lambda texts: translate_strings(
+        texts, parts, src_enc, tgt_enc, text_cfg.max_source_len, evaluate_cfg.max_decode_len,
+        beam_size, evaluate_cfg.length_penalty, text_cfg.reverse_source),
+        input_signature=[tf.TensorSpec([None], tf.string)])

@@ -137,16 +137,21 @@ def available_metrics(records: Iterable[RunRecord]) -> list[str]:
 
 def build_comparison(experiment: str, records: list[RunRecord], metrics: list[str] | None = None,
                      order: str | None = None, top: int | None = None,
-                     ignore_params: Iterable[str] = ()) -> Comparison:
-    """Sort the runs by the first metric, keep the top N, and find the params that differ."""
+                     ignore_params: Iterable[str] = (), default_metrics: Iterable[str] = DEFAULT_METRICS,
+                     ) -> Comparison:
+    """Sort the runs by the first metric, keep the top N, and find the params that differ.
+
+    Without `metrics`, the first of `default_metrics` the runs logged (the CLI passes every
+    task's headline metrics)."""
     if not records:
         raise CompareError(f"no pipeline runs match in experiment {experiment!r}")
     present = available_metrics(records)
     notes = []
     if not metrics:
-        default = next((m for m in DEFAULT_METRICS if m in present), None)
+        default_metrics = tuple(default_metrics)
+        default = next((m for m in default_metrics if m in present), None)
         if default is None:
-            raise CompareError(f"none of the default metrics {', '.join(DEFAULT_METRICS)} was logged by "
+            raise CompareError(f"none of the default metrics {', '.join(default_metrics)} was logged by "
                                f"these runs; choose one with --metric. Logged metrics: {', '.join(present)}")
         metrics = [default]
     missing = [m for m in metrics if m not in present]

@@ -3,6 +3,11 @@
 Skipped stages get a nested run too (tagged `skipped`, carrying the cached stage's
 metrics and a link to the run that produced them), so every pipeline run in MLflow shows
 all its stages and its final metrics, whichever stages actually re-ran.
+
+Stages log through a `StageTracking` handle (on their context) rather than calling
+`mlflow` themselves: the handle is bound to the stage's own run, so logging lands in the
+right place whatever else is active, and a stage can run with tracking off (`NoTracking`),
+e.g. on a non-chief worker.
 """
 from __future__ import annotations
 
@@ -10,11 +15,12 @@ import contextlib
 import os
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import mlflow
 
-from pipeline.config import flatten
+from components.tracking.params import flatten
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 MAX_PARAM_CHARS = 6000
@@ -50,12 +56,77 @@ def _split_sizes_text(sizes: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in sizes.items())
 
 
+class StageTracking:
+    """What a stage may log to its own MLflow run: params, tags, artifacts, datasets, curves."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self._client = mlflow.MlflowClient()
+
+    def log_params(self, params: dict) -> None:
+        for key, value in params.items():
+            self._client.log_param(self.run_id, key, str(value)[:MAX_PARAM_CHARS])
+
+    def log_param(self, key: str, value) -> None:
+        self.log_params({key: value})
+
+    def set_tag(self, key: str, value) -> None:
+        self._client.set_tag(self.run_id, key, str(value))
+
+    def log_artifact(self, path, artifact_path: str | None = None) -> None:
+        self._client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+
+    def log_artifacts(self, folder, artifact_path: str | None = None) -> None:
+        self._client.log_artifacts(self.run_id, str(folder), artifact_path=artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self._client.log_text(self.run_id, text, artifact_file)
+
+    def log_dataset(self, name: str, source: str, digest: str, context: str) -> None:
+        """MLflow dataset tracking (`log_inputs`): the run's Datasets tab names each split used."""
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways" for plain paths
+            warnings.simplefilter("ignore")
+            src = resolve_dataset_source(source)  # a local path or an upstream URL
+        entity = MetaDataset(source=src, name=name, digest=digest[:32])._to_mlflow_entity()
+        self._client.log_inputs(self.run_id, datasets=[
+            DatasetInput(dataset=entity, tags=[InputTag(key="mlflow.data.context", value=context)])])
+
+    def keras_callback(self):
+        """Per-epoch metrics as Keras logs them. mlflow's own callback logs to the active run,
+        which during a stage is this stage's run (`Tracker.stage_run` starts it)."""
+        active = mlflow.active_run()
+        if active is None or active.info.run_id != self.run_id:
+            raise RuntimeError(f"keras_callback() needs stage run {self.run_id} to be the active MLflow run")
+        return mlflow.keras.MlflowCallback()
+
+
+class NoTracking(StageTracking):
+    """The same handle with every call a no-op: stages run unchanged where nothing is tracked."""
+
+    def __init__(self):  # noqa: D401  (no client, no run)
+        self.run_id = None
+
+    def _noop(self, *args, **kwargs):
+        return None
+
+    log_params = log_param = set_tag = log_artifact = log_artifacts = log_text = log_dataset = _noop
+
+    def keras_callback(self):
+        import keras
+        return keras.callbacks.Callback()
+
+
 class Tracker:
-    def __init__(self, cfg, tracking_uri: str | None = None):
+    def __init__(self, cfg, tracking_uri: str | None = None, code_fingerprint: str | None = None):
         self.cfg = cfg
         self.uri = resolve_tracking_uri(tracking_uri or cfg.mlflow.tracking_uri)
         self.parent_run_id: str | None = None
         self.stage_seconds: dict[str, float] = {}
+        self.code_fingerprint = code_fingerprint
 
     @contextlib.contextmanager
     def pipeline_run(self, stages: list[str]):
@@ -74,8 +145,8 @@ class Tracker:
             dirty = git_dirty()
             if dirty is not None:
                 tags["pipeline.git_dirty"] = str(dirty).lower()
-            from pipeline.runner import code_fingerprint  # the hash the stage fingerprints use
-            tags["pipeline.code_fingerprint"] = code_fingerprint()[:16]
+            if self.code_fingerprint:  # the hash the stage fingerprints use
+                tags["pipeline.code_fingerprint"] = self.code_fingerprint[:16]
             mlflow.set_tags(tags)
             start = time.time()
             yield run
@@ -86,7 +157,7 @@ class Tracker:
         with mlflow.start_run(run_name=stage, nested=True) as run:
             mlflow.set_tags({"pipeline.stage": stage, "pipeline.fingerprint": fingerprint,
                              "skipped": "false"})
-            yield run.info.run_id
+            yield StageTracking(run.info.run_id)
 
     def stage_finished(self, stage: str, manifest: dict, manifest_path: Path, seconds: float) -> None:
         self._log_final(stage, manifest, seconds)

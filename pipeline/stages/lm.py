@@ -1,7 +1,8 @@
 """The language-model pipeline: prepare -> train -> evaluate -> export.
 
 Each function turns (config, upstream stage folders) into files in `ctx.out_dir` and
-returns the metrics for the manifest and MLflow; the runner handles the rest.
+returns the metrics for the manifest; the runner handles skipping, atomic outputs and
+MLflow runs, and the stage logs through `ctx.tracking` (never `mlflow` directly).
 """
 from __future__ import annotations
 
@@ -9,45 +10,28 @@ import json
 from pathlib import Path
 
 import keras
-import mlflow
 import numpy as np
-import tensorflow as tf
 
-from components.data import loading
+from components.data import corpus
 from components.data.lm_dataset import (encode_stream, fit_lm_vocabulary, is_char_level, targets_per_pass,
                                         window_dataset, window_starts)
-from components.data.paths import resolve_data_dir
 from components.evaluation.lm_eval import keras_hub_generate, make_sampler, stream_metrics
-from components.export.lm_export import LMServing, export_language_model, graph_op_types
+from components.export.checks import assert_portable, check_lm_reload
+from components.export.lm_export import LMServing, export_language_model
 from components.models.language_model import build_language_model, copy_weights
+from components.models.saved import MODEL_FILE, load_trained
 from components.text.vocab import Vocabulary
 from components.tracking.plots import plot_curves
 from components.training import fit
-from components.training.tbptt import ResetStates, StreamValidation
+from components.training.callbacks import lm_callbacks
+from components.training.tbptt import StreamValidation
 from pipeline.runner import Stage
 
 VOCAB = "vocab.json"
-MODEL_FILE = "model.keras"
 SPLITS = ("train", "validation", "test")
 
 
 # ------------------------------------------------------------------ helpers
-
-def _data_fingerprint(cfg) -> str:
-    return loading.data_fingerprint(cfg.data.corpus, cfg.data.config, resolve_data_dir(cfg.data.data_dir))
-
-
-def _lines(cfg, prepare_dir: Path) -> dict[str, list[str]]:
-    builder = loading.prepare_builder(cfg.data.corpus, cfg.data.config,
-                                      resolve_data_dir(cfg.data.data_dir), prepare_dir / "tfds")
-    out = {}
-    for split, ds in loading.load_splits(builder).items():
-        cap = cfg.data.max_train_lines if split == "train" else cfg.data.max_eval_lines
-        if cap:
-            ds = ds.take(cap)
-        out[split] = [t.decode("utf-8") for t in ds.map(lambda ex: ex["text"]).as_numpy_iterator()]
-    return out
-
 
 def _stream(prepare_dir: Path, split: str) -> np.ndarray:
     return np.load(prepare_dir / "streams" / f"{split}.npy")
@@ -61,21 +45,16 @@ def _char(cfg) -> bool:
     return is_char_level(cfg.text.tokenizer)
 
 
-def load_trained(train_dir: Path) -> keras.Model:
-    import components.models.language_model  # noqa: F401  (registers OutputBias)
-    return keras.saving.load_model(train_dir / MODEL_FILE, compile=False)
-
-
 # ------------------------------------------------------------------ stages
 
 def prepare(ctx) -> dict:
     """Build the TFDS dataset, fit the vocabulary on the training lines, save the token streams."""
     cfg = ctx.cfg
-    lines = _lines(cfg, ctx.out_dir)
+    lines = corpus.lm_lines(cfg.data, ctx.out_dir)
     vocab = fit_lm_vocabulary(lines["train"], cfg.text.tokenizer, lowercase=cfg.text.lowercase,
                               min_count=cfg.text.min_count, max_size=cfg.text.max_vocab_size)
     vocab.save(ctx.out_dir / VOCAB)
-    mlflow.log_artifact(str(ctx.out_dir / VOCAB), artifact_path="vocab")
+    ctx.tracking.log_artifact(ctx.out_dir / VOCAB, artifact_path="vocab")
     (ctx.out_dir / "streams").mkdir()
     sizes, unk = {}, {}
     for split in SPLITS:
@@ -83,15 +62,15 @@ def prepare(ctx) -> dict:
         np.save(ctx.out_dir / "streams" / f"{split}.npy", stream)
         sizes[split] = int(len(stream))
         unk[split] = float(np.mean(stream == 1)) if len(stream) else 0.0
-    ctx.log(f"{cfg.data.corpus}: lines " + ", ".join(f"{k} {len(v)}" for k, v in lines.items()))
+    ctx.log(f"{corpus.describe(cfg.data)}: lines " + ", ".join(f"{k} {len(v)}" for k, v in lines.items()))
     ctx.log(f"{cfg.text.tokenizer} tokens (line ends included): "
             + ", ".join(f"{k} {v:,}" for k, v in sizes.items())
             + f"; vocabulary {len(vocab):,}; <unk> rate val {unk['validation']:.2%}")
-    info = {"dataset": cfg.data.corpus, "lines": {k: len(v) for k, v in lines.items()},
+    info = {"dataset": corpus.describe(cfg.data), "lines": {k: len(v) for k, v in lines.items()},
             "tokens": sizes, "unk_rate": unk, "vocab_size": len(vocab),
-            "data_fingerprint": _data_fingerprint(cfg)}
+            "data_fingerprint": corpus.fingerprint(cfg.data)}
     _write_json(ctx.out_dir / "data_info.json", info)
-    mlflow.log_params({"dataset": cfg.data.corpus, "data_fingerprint": info["data_fingerprint"][:16]})
+    corpus.log_splits(ctx.tracking, cfg.data, info["lines"], info["data_fingerprint"])
     metrics = {f"{k}_tokens": v for k, v in sizes.items()}
     metrics.update({"vocab_size": len(vocab), "val_unk_rate": unk["validation"]})
     return {"metrics": metrics, "info": info}
@@ -123,25 +102,15 @@ def train(ctx) -> dict:
     params = model.count_params()
     ctx.log(f"model: {params:,} parameters; {tokens_per_epoch:,} target tokens per epoch "
             f"({tc.batch_size} streams x windows of {tc.seq_len})")
-    mlflow.log_param("model_parameters", params)
+    ctx.tracking.log_param("model_parameters", params)
 
     # Backups are keyed by fingerprint: a killed run resumes, a changed config starts fresh.
     root = Path(cfg.work_dir) / cfg.name
     backup_dir = root / f".train-backup-{ctx.fingerprint[:12]}"
     validation = StreamValidation(eval_model, val_stream, tc.val_batch_size, max(tc.seq_len, 100), _char(cfg),
                                   best_dir=root / f".train-best-{ctx.fingerprint[:12]}", log=ctx.log)
-    # Order matters: throughput is measured before validation runs, and validation adds
-    # val_* to the logs before the LR schedule, early stopping and MLflow read them.
-    callbacks = [ResetStates(), keras.callbacks.BackupAndRestore(str(backup_dir)),
-                 fit.Throughput(tokens_per_epoch), validation]
-    if tc.lr_decay_factor:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=tc.lr_decay_factor, patience=tc.lr_decay_patience, min_delta=0.0,
-            mode="min", verbose=0))
-    if tc.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_perplexity", mode="min",
-                                                       patience=tc.early_stopping_patience))
-    callbacks.append(mlflow.keras.MlflowCallback())
+    callbacks = lm_callbacks(tc, tokens_per_epoch=tokens_per_epoch, backup_dir=backup_dir,
+                             validation=validation, tracking_callback=ctx.tracking.keras_callback())
     history = model.fit(train_ds, epochs=tc.epochs, callbacks=callbacks, shuffle=False,
                         verbose=fit.progress_verbosity())
     hist = history.history
@@ -151,7 +120,7 @@ def train(ctx) -> dict:
     validation.cleanup()
     fit.save_history(hist, ctx.out_dir / "history.json")
     plot_curves(hist, ctx.out_dir / "training_curves.png", title=cfg.name)
-    mlflow.log_artifact(str(ctx.out_dir / "training_curves.png"), artifact_path="plots")
+    ctx.tracking.log_artifact(ctx.out_dir / "training_curves.png", artifact_path="plots")
     best = min(range(len(hist["val_perplexity"])), key=lambda i: hist["val_perplexity"][i])
     metrics = {"final_train_loss": hist["loss"][-1], "final_train_perplexity": hist["perplexity"][-1],
                "best_val_perplexity": hist["val_perplexity"][best], "best_val_loss": hist["val_loss"][best],
@@ -194,8 +163,8 @@ def evaluate(ctx) -> dict:
                                 "sampler": type(sampler).__name__, "seed": cfg.seed},
                    "samples": dict(zip(ec.prompts, texts)), "greedy": dict(zip(ec.prompts, greedy))}
         _write_json(ctx.out_dir / "samples.json", samples)
-        mlflow.log_artifact(str(ctx.out_dir / "samples.json"), artifact_path="evaluation")
-        mlflow.log_text("\n\n----\n\n".join(texts), "evaluation/samples.txt")
+        ctx.tracking.log_artifact(ctx.out_dir / "samples.json", artifact_path="evaluation")
+        ctx.tracking.log_text("\n\n----\n\n".join(texts), "evaluation/samples.txt")
         ctx.log(f"sample ({type(sampler).__name__}, temperature {ec.temperature}, top-k {ec.top_k}):")
         for line in texts[0].splitlines()[:6]:
             ctx.log(f"  | {line}")
@@ -212,37 +181,46 @@ def export(ctx) -> dict:
     base = Path(cfg.export.export_dir) / cfg.model_name
     path = export_language_model(model, vocab, base)
     ctx.extra_outputs.append(str(path.resolve()))
-    cudnn_ops = sorted(op for op in graph_op_types(path) if op.startswith("CudnnRNN"))
-    if cudnn_ops:
-        raise RuntimeError(f"exported graph is not portable: it contains {cudnn_ops}")
+    assert_portable(path)
     # Check the round trip now rather than in production: reload and compare.
     prompts = list(cfg.evaluate.prompts) or [""]
-    n = len(prompts)
-    gen_args = dict(prompt=tf.constant(prompts), max_tokens=tf.fill([n], max(cfg.evaluate.sample_tokens, 1)),
-                    temperature=tf.zeros([n]), top_k=tf.zeros([n], tf.int32))
-    local = LMServing(model, vocab)
-    expected = [s.decode("utf-8") for s in local.generate(**gen_args)["outputs"].numpy()]
-    expected_score = local.score(tf.constant(prompts))["log_likelihood"].numpy()
-    loaded = tf.saved_model.load(str(path))
-    got = [s.decode("utf-8") for s in loaded.signatures["generate"](**gen_args)["outputs"].numpy()]
-    got_score = loaded.signatures["score"](inputs=tf.constant(prompts))["log_likelihood"].numpy()
-    if got != expected:
-        raise RuntimeError(f"reloaded SavedModel generates differently: {got} != {expected}")
-    if not np.allclose(got_score, expected_score, rtol=1e-4, atol=1e-3):
-        raise RuntimeError(f"reloaded SavedModel scores differently: {got_score} != {expected_score}")
+    checked = check_lm_reload(path, LMServing(model, vocab), prompts, cfg.evaluate.sample_tokens)
+    got, got_score = checked["generated"], checked["log_likelihood"]
     examples = dict(zip(prompts, got))
     _write_json(ctx.out_dir / "export.json", {
         "path": str(path.resolve()), "version": int(path.name), "model_name": cfg.model_name,
-        "signatures": sorted(loaded.signatures.keys()), "greedy_examples": examples,
-        "prompt_log_likelihood": dict(zip(prompts, map(float, got_score)))})
-    mlflow.log_artifacts(str(path), artifact_path="saved_model")
-    ctx.log(f"SavedModel: {path} (version {path.name}; signatures {', '.join(sorted(loaded.signatures))})")
+        "signatures": checked["signatures"], "greedy_examples": examples,
+        "prompt_log_likelihood": dict(zip(prompts, got_score))})
+    ctx.tracking.log_artifacts(path, artifact_path="saved_model")
+    ctx.log(f"SavedModel: {path} (version {path.name}; signatures {', '.join(checked['signatures'])})")
     return {"metrics": {"export_version": int(path.name)},
             "info": {"path": str(path.resolve()), "greedy_examples": examples}}
 
 
+def summary(manifests: dict) -> list[str]:
+    """The console lines after a run: perplexity (bpc), speed, a sample, the SavedModel."""
+    lines = []
+    ev = manifests.get("evaluate", {}).get("metrics", {})
+    if "test_perplexity" in ev:
+        line = f"test perplexity {ev['test_perplexity']:.2f} | val perplexity {ev['val_perplexity']:.2f}"
+        if "test_bpc" in ev:
+            line += f" | test bpc {ev['test_bpc']:.3f} | val bpc {ev['val_bpc']:.3f}"
+        tr = manifests.get("train", {}).get("metrics", {})
+        if "train_tokens_per_sec" in tr:
+            line += f" | train {tr['train_tokens_per_sec']:,.0f} tokens/s"
+        lines.append(line)
+        sample = manifests.get("evaluate", {}).get("info", {}).get("sample")
+        if sample:
+            lines.append("sample:")
+            lines.extend(f"  | {s}" for s in sample.splitlines()[:8])
+    ex = manifests.get("export", {}).get("info", {})
+    if ex.get("path"):
+        lines.append(f"SavedModel: {ex['path']}")
+    return lines
+
+
 STAGES = [
-    Stage("prepare", prepare, sections=("data", "text"), data_fingerprint=_data_fingerprint),
+    Stage("prepare", prepare, sections=("data", "text"), data_fingerprint=lambda cfg: corpus.fingerprint(cfg.data)),
     Stage("train", train, deps=("prepare",), sections=("model", "train")),
     Stage("evaluate", evaluate, deps=("prepare", "train"), sections=("evaluate",)),
     Stage("export", export, deps=("prepare", "train"), sections=("evaluate", "export")),

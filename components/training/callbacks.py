@@ -1,0 +1,52 @@
+"""The Keras callback lists of each task's training, built from config.
+
+Order matters: callbacks share one logs dict, so whatever adds a metric (throughput,
+validation BLEU, stream validation) comes before what reads it (LR schedule, early
+stopping, MLflow).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from components.training.fit import Throughput
+
+
+def translator_callbacks(train_cfg, *, tokens_per_epoch: int, batches_per_epoch: int, backup_dir: Path,
+                         tracking_callback: keras.callbacks.Callback, val_bleu=None) -> list:
+    """`val_bleu`: a `ValidationBleu` callback or None (only when early stopping or logging on it)."""
+    callbacks = [Throughput(tokens_per_epoch, batches_per_epoch)]
+    if val_bleu is not None:
+        callbacks.append(val_bleu)
+    if train_cfg.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=train_cfg.plateau_factor, patience=train_cfg.plateau_patience,
+            verbose=1))
+    if train_cfg.early_stopping_patience:
+        monitor = train_cfg.early_stopping_metric
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, mode="max" if monitor == "val_bleu" else "min",
+            patience=train_cfg.early_stopping_patience, restore_best_weights=True))
+    # Backups are keyed by stage fingerprint: a killed run resumes, a changed config starts fresh.
+    callbacks += [keras.callbacks.BackupAndRestore(str(backup_dir)), tracking_callback]
+    return callbacks
+
+
+def lm_callbacks(train_cfg, *, tokens_per_epoch: int, backup_dir: Path, validation,
+                 tracking_callback: keras.callbacks.Callback) -> list:
+    """`validation`: the `StreamValidation` callback (adds val_* and keeps the best weights)."""
+    from components.training.tbptt import ResetStates
+
+    # Throughput is measured before validation runs.
+    callbacks = [ResetStates(), keras.callbacks.BackupAndRestore(str(backup_dir)),
+                 Throughput(tokens_per_epoch), validation]
+    if train_cfg.lr_decay_factor:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=train_cfg.lr_decay_factor, patience=train_cfg.lr_decay_patience,
+            min_delta=0.0, mode="min", verbose=0))
+    if train_cfg.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_perplexity", mode="min",
+                                                       patience=train_cfg.early_stopping_patience))
+    callbacks.append(tracking_callback)
+    return callbacks
