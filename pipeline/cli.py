@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def _stage_list(text: str) -> list[str]:
@@ -135,32 +136,53 @@ def cmd_run(args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # MLflow prints a URL per (nested) run against a server; we print the parent run's once.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    from components.training import distribute
+
+    try:
+        # Before any other TensorFlow op: logical devices and collective ops are start-up settings.
+        strategy = distribute.make_strategy(cfg.train)
+    except (ValueError, RuntimeError) as err:
+        print(f"error: train.distribute: {err}", file=sys.stderr)
+        return 2
+    chief = distribute.is_chief()
     _quiet_library_noise()
     start = time.time()
-    print(f"pipeline {cfg.name} ({cfg.task}) from {args.config}", flush=True)
+    print(f"pipeline {cfg.name} ({cfg.task}) from {args.config}"
+          + ("" if chief else f" [{distribute.worker_name()}: trains only; the chief logs and exports]"), flush=True)
     from pipeline.runner import StageError, check_selection, code_fingerprint, run_stages
     from pipeline.tasks import task_of
     from components.data.errors import DataError
-    from components.tracking.mlflow_tracker import Tracker
+    from components.tracking.mlflow_tracker import NullTracker, Tracker
 
     task = task_of(cfg)
     stages = task.stages()
+    selected = args.stages
     try:
-        check_selection(stages, args.stages)  # before any MLflow run is opened
+        check_selection(stages, selected)  # before any MLflow run is opened
     except StageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    tracker = Tracker(cfg, code_fingerprint=code_fingerprint())
+    if chief:
+        tracker = Tracker(cfg, code_fingerprint=code_fingerprint())
+    else:
+        # Workers only train (every replica must join each step); their files go to their own
+        # folder, so BackupAndRestore resumes a killed worker and nothing races the chief's.
+        tracker = NullTracker()
+        cfg = cfg.model_copy(update={"work_dir": str(Path(cfg.work_dir) / ".workers" / distribute.worker_name())})
+        selected = [s for s in (selected or [st.name for st in stages]) if s in ("prepare", "train")] or ["train"]
+        selected = sorted(set(selected) | {"prepare"}, key=[st.name for st in stages].index)
     try:
         with tracker.pipeline_run([s.name for s in stages]) as run:
-            print(f"MLflow run {run.info.run_id} (experiment {cfg.experiment!r}, {tracker.uri})", flush=True)
-            if tracker.uri.startswith("http"):
-                print(f"  {tracker.uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}",
-                      flush=True)
-            manifests = run_stages(cfg, stages, tracker, selected=args.stages, force=args.force)
+            if run is not None:
+                print(f"MLflow run {run.info.run_id} (experiment {cfg.experiment!r}, {tracker.uri})", flush=True)
+                if tracker.uri.startswith("http"):
+                    print(f"  {tracker.uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/"
+                          f"{run.info.run_id}", flush=True)
+            manifests = run_stages(cfg, stages, tracker, selected=selected, force=args.force, strategy=strategy)
     except (StageError, DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    distribute.barrier(strategy)
     print(f"done in {time.time() - start:.1f}s; MLflow run {tracker.parent_run_id}", flush=True)
     summary = task.summary(manifests)
     if summary:

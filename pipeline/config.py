@@ -62,7 +62,28 @@ class TranslatorModelConfig(Section):
                            "(GNMT); deep stacks train faster, layer count and cuDNN eligibility unchanged")
 
 
-class TrainConfig(Section):
+class DistributeOptions(Section):
+    """Data-parallel training through tf.distribute; shared by both tasks' `train` sections."""
+    distribute: Literal["default", "mirrored", "multi_worker", "one_device"] = Field(
+        "default", description="default: one device; mirrored: this machine's GPUs (or train.devices / "
+                               "train.logical_cpus); multi_worker: the cluster in $TF_CONFIG")
+    devices: list[str] | None = Field(None, description="mirrored: device names, e.g. [/gpu:0, /gpu:1]")
+    logical_cpus: int | None = Field(None, ge=2, description="split the CPU into N logical devices "
+                                                             "(to try data parallelism without GPUs)")
+
+    @model_validator(mode="after")
+    def _check_distribute(self):
+        if self.jit_compile and self.distribute in ("mirrored", "multi_worker"):
+            raise ValueError(f"train.jit_compile: true is not supported with train.distribute: {self.distribute} "
+                             "(Keras' XLA train step does not compile under a multi-replica strategy here); "
+                             "set jit_compile: false, or distribute: default")
+        if self.devices and self.distribute not in ("mirrored", "one_device"):
+            raise ValueError("train.devices applies to distribute: mirrored or one_device, "
+                             f"not {self.distribute!r}")
+        return self
+
+
+class TrainConfig(DistributeOptions):
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(32, ge=1)
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -83,7 +104,6 @@ class TrainConfig(Section):
     bucket_boundaries: list[int] = Field(default_factory=lambda: [8, 16, 32])
     shuffle_buffer: int = Field(10000, ge=1)
     steps_per_epoch: int | None = Field(None, ge=1)
-    distribute: Literal["default", "mirrored", "one_device"] = "default"
     jit_compile: bool = False
 
 
@@ -168,7 +188,7 @@ class LMModelConfig(Section):
     tie_weights: bool = Field(False, description="output layer reuses the embedding matrix (Press & Wolf 2017)")
 
 
-class LMTrainConfig(Section):
+class LMTrainConfig(DistributeOptions):
     epochs: int = Field(6, ge=1)
     batch_size: int = Field(20, ge=1, description="number of contiguous streams (fixed: states carry per stream)")
     seq_len: int = Field(35, ge=1, description="truncated-BPTT window length")
@@ -181,9 +201,15 @@ class LMTrainConfig(Section):
     early_stopping_patience: int | None = Field(None, ge=1, description="epochs without a better val perplexity")
     val_batch_size: int = Field(10, ge=1, description="streams for the per-epoch validation perplexity")
     steps_per_epoch: int | None = Field(None, ge=1, description="cap windows per epoch (tests)")
-    distribute: Literal["default", "one_device"] = Field(
-        "default", description="stateful training needs the whole batch on one replica")
     jit_compile: bool = False
+
+    @model_validator(mode="after")
+    def _check_streams_split(self):
+        replicas = len(self.devices or ()) or (self.logical_cpus if self.distribute == "mirrored" else 0) or 1
+        if self.batch_size % replicas:
+            raise ValueError(f"train.batch_size ({self.batch_size}) must be a multiple of the {replicas} replicas: "
+                             "each replica carries the state of an equal block of streams")
+        return self
 
 
 class LMEvaluateConfig(Section):

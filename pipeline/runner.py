@@ -45,6 +45,7 @@ class StageContext:
     tracking: object  # a StageTracking handle bound to this stage's MLflow run
     fingerprint: str
     extra_outputs: list[str] = field(default_factory=list)  # paths outside out_dir (exports)
+    strategy: object = None  # the tf.distribute strategy made at program start (None: the default)
 
     def log(self, message: str) -> None:
         print(f"    {message}", flush=True)
@@ -120,7 +121,7 @@ def _needed(stages: list[Stage], selected: list[str] | None) -> set[str]:
 
 
 def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = None,
-               force: bool = False) -> dict[str, dict]:
+               force: bool = False, strategy=None) -> dict[str, dict]:
     """Run (or skip) each stage in order. Returns each stage's manifest."""
     check_selection(stages, selected)
     needed = _needed(stages, selected)
@@ -158,7 +159,7 @@ def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = N
         try:
             with tracker.stage_run(stage.name, fp) as tracking:
                 ctx = StageContext(cfg, stage.name, tmp, {d: root / d for d in stage.deps},
-                                   {d: manifests[d] for d in stage.deps}, tracking, fp)
+                                   {d: manifests[d] for d in stage.deps}, tracking, fp, strategy=strategy)
                 result = stage.fn(ctx) or {}
                 seconds = time.time() - start
                 manifest = {

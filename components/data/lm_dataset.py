@@ -178,3 +178,36 @@ def join_prompt(prompts: tf.Tensor, continuation: tf.Tensor, kind: str) -> tf.Te
                    & ~tf.strings.regex_full_match(prompts, r"(?s).*\s")
                    & ~tf.strings.regex_full_match(continuation, r"(?s)\s.*"))
     return prompts + tf.where(needs_space, " ", "") + continuation
+
+
+def distribute_stream_blocks(strategy, windows: tf.data.Dataset, batch_size: int):
+    """Give replica r the rows [r*b, (r+1)*b) of every window (b = batch_size / replicas).
+
+    Truncated BPTT carries each stream's state from one window to the next, so a stream must
+    stay on the same replica for the whole epoch: each replica owns one contiguous block of
+    streams, with its own carried state in its copy of the LSTM state variables. Keras' default
+    split would do the same for one worker, but auto-sharding across workers would hand out
+    whole windows (time steps), not streams; so the split is explicit, for every strategy.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ValueError(f"train.batch_size ({batch_size}) must be a multiple of the {replicas} replicas")
+    per_replica = batch_size // replicas
+
+    def dataset_fn(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
+        # This worker's replicas are global replicas [first, first + local); each takes the next
+        # element of this worker's dataset in turn, so emit their blocks in that order.
+        local = replicas // ctx.num_input_pipelines
+        first = ctx.input_pipeline_id * local
+
+        def blocks(x, y):
+            rows = tf.range(first * per_replica, (first + local) * per_replica)
+            x, y = tf.gather(x, rows), tf.gather(y, rows)
+            shape = [local, per_replica, -1]
+            return tf.data.Dataset.from_tensor_slices((tf.reshape(x, shape), tf.reshape(y, shape)))
+
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return windows.flat_map(blocks).with_options(options)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)

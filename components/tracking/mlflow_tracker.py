@@ -200,3 +200,27 @@ class Tracker:
             client = mlflow.MlflowClient()
             for key, value in params.items():
                 client.log_param(self.parent_run_id, key, value)
+
+
+class NullTracker:
+    """The tracker of a non-chief worker: the same calls, nothing logged (the chief logs the run)."""
+
+    uri = "(none: not the chief worker)"
+    parent_run_id = None
+
+    def __init__(self):
+        self.stage_seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def pipeline_run(self, stages: list[str]):
+        yield None
+
+    @contextlib.contextmanager
+    def stage_run(self, stage: str, fingerprint: str):
+        yield NoTracking()
+
+    def stage_finished(self, stage: str, manifest: dict, manifest_path: Path, seconds: float) -> None:
+        self.stage_seconds[stage] = seconds
+
+    def stage_skipped(self, stage: str, manifest: dict) -> None:
+        pass

@@ -10,16 +10,6 @@ import keras
 import tensorflow as tf
 
 
-def make_strategy(kind: str) -> tf.distribute.Strategy:
-    """Models are built in a strategy scope so multi-device training is a config change."""
-    if kind == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if kind == "one_device":
-        gpus = tf.config.list_logical_devices("GPU")
-        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-    return tf.distribute.get_strategy()
-
-
 def make_optimizer(train_cfg, total_steps: int | None = None) -> keras.optimizers.Optimizer:
     """Adam or SGD with global-norm clipping; lr constant or warmup + cosine decay."""
     lr = train_cfg.learning_rate
@@ -31,9 +21,44 @@ def make_optimizer(train_cfg, total_steps: int | None = None) -> keras.optimizer
     kwargs = {"learning_rate": lr}
     if train_cfg.clipnorm:
         kwargs["global_clipnorm"] = train_cfg.clipnorm
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync  # the scope's strategy
     if train_cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(**kwargs)
-    return keras.optimizers.Adam(**kwargs)
+        return (ReplicaClippedSGD if replicas > 1 and train_cfg.clipnorm else keras.optimizers.SGD)(**kwargs)
+    return (ReplicaClippedAdam if replicas > 1 and train_cfg.clipnorm else keras.optimizers.Adam)(**kwargs)
+
+
+class GlobalClipAcrossReplicas:
+    """Clip the *global* gradient (summed over replicas), not each replica's part.
+
+    Keras clips in `_backend_apply_gradients`, per replica, before the optimizer's all-reduce
+    sums the parts: with 2 replicas that clips two half-gradients instead of their sum. Here
+    the parts are summed first, the sum is clipped, and each replica keeps 1/N of it, so the
+    optimizer's own all-reduce rebuilds exactly the clipped global gradient. Costs one extra
+    all-reduce per step, only when clipping under a multi-replica strategy.
+    """
+
+    def _clip_gradients(self, grads):
+        ctx = tf.distribute.get_replica_context()
+        if not self.global_clipnorm or ctx is None or ctx.num_replicas_in_sync < 2:
+            return super()._clip_gradients(grads)
+        present = [i for i, g in enumerate(grads) if g is not None]
+        dense = [tf.convert_to_tensor(grads[i]) for i in present]  # IndexedSlices (embeddings) too
+        summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, dense)
+        clipped, _ = tf.clip_by_global_norm(summed, self.global_clipnorm)
+        out = list(grads)
+        for i, g in zip(present, clipped):
+            out[i] = g / ctx.num_replicas_in_sync
+        return out
+
+
+@keras.saving.register_keras_serializable(package="pipeline")
+class ReplicaClippedAdam(GlobalClipAcrossReplicas, keras.optimizers.Adam):
+    pass
+
+
+@keras.saving.register_keras_serializable(package="pipeline")
+class ReplicaClippedSGD(GlobalClipAcrossReplicas, keras.optimizers.SGD):
+    pass
 
 
 class Throughput(keras.callbacks.Callback):
@@ -81,3 +106,14 @@ def progress_verbosity() -> int:
 
 def save_history(history: dict, path: Path) -> None:
     path.write_text(json.dumps({k: [float(v) for v in vals] for k, vals in history.items()}, indent=1))
+
+
+def shard_batches_across_workers(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Global batches, split across workers by tf.distribute (each worker gets its piece of every batch).
+
+    DATA sharding of the *batched* dataset keeps every worker on the same number of steps, which
+    collective all-reduces need (per-worker file or example shards give uneven step counts and a
+    hang at the epoch end); within a worker, Keras splits the piece across local replicas."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)

@@ -2,7 +2,10 @@
 
 Hand-written because Keras' SparseCategoricalCrossentropy has no label smoothing and
 its implicit mask handling would double-count with an explicit one. Padding (id 0)
-contributes nothing: the loss is the mean over real target tokens of the batch.
+contributes nothing: the loss is the mean over real target tokens of the (global) batch.
+Under a multi-replica strategy each replica returns its share of that mean (its token-loss
+sum over the global token count); Keras sums gradients across replicas and multiplies the
+logged per-replica loss by the replica count, so both mean what they mean on one device.
 """
 from __future__ import annotations
 
@@ -27,11 +30,23 @@ def per_token_cross_entropy(y_true, logits, label_smoothing: float = 0.0) -> tf.
     return nll
 
 
+def global_token_count(mask) -> tf.Tensor:
+    """Real target tokens in the whole global batch: summed over replicas when data-parallel.
+
+    Each replica divides its token-loss sum by this, so the replicas' gradients sum to the
+    single-device gradient of the batch mean, whatever the split of tokens between them."""
+    tokens = tf.reduce_sum(mask)
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None and ctx.num_replicas_in_sync > 1:
+        tokens = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tokens)
+    return tokens
+
+
 def masked_cross_entropy(label_smoothing: float = 0.0):
     def masked_loss(y_true, logits):
         mask = token_mask(y_true)
         ce = per_token_cross_entropy(y_true, logits, label_smoothing)
-        return tf.reduce_sum(ce * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+        return tf.reduce_sum(ce * mask) / tf.maximum(global_token_count(mask), 1.0)
     masked_loss.__name__ = "masked_loss"
     return masked_loss
 

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from components.data import corpus
-from components.data.lm_dataset import (encode_stream, fit_lm_vocabulary, is_char_level, targets_per_pass,
-                                        window_dataset, window_starts)
+from components.data.lm_dataset import (distribute_stream_blocks, encode_stream, fit_lm_vocabulary,
+                                        is_char_level, targets_per_pass, window_dataset, window_starts)
 from components.evaluation.lm_eval import keras_hub_generate, make_sampler, stream_metrics
 from components.export.checks import assert_portable, check_lm_reload
 from components.export.lm_export import LMServing, export_language_model
@@ -92,9 +93,15 @@ def train(ctx) -> dict:
         train_ds = train_ds.take(tc.steps_per_epoch)
         tokens_per_epoch = tc.batch_size * tc.steps_per_epoch * tc.seq_len  # all full windows
 
-    strategy = fit.make_strategy(tc.distribute)
+    strategy = ctx.strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1:
+        ctx.log(f"data-parallel on {replicas} replicas ({type(strategy).__name__}): "
+                f"{tc.batch_size // replicas} streams each, state carried per replica")
+        train_ds = distribute_stream_blocks(strategy, train_ds, tc.batch_size)
     with strategy.scope():
-        model = build_language_model(cfg.model, len(vocab), stateful=True, batch_size=tc.batch_size)
+        # Stateful layers hold one state row per stream on their replica.
+        model = build_language_model(cfg.model, len(vocab), stateful=True, batch_size=tc.batch_size // replicas)
         model.compile(optimizer=fit.make_optimizer(tc),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=[_perplexity_metric()], jit_compile=tc.jit_compile)

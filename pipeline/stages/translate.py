@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 from components.data import corpus
 from components.data.translation_dataset import batches_for_config
@@ -85,7 +86,11 @@ def train(ctx) -> dict:
         train_ds = train_ds.repeat()
     total_steps = (cfg.train.steps_per_epoch or batches_per_epoch) * cfg.train.epochs
 
-    strategy = fit.make_strategy(cfg.train.distribute)
+    strategy = ctx.strategy or tf.distribute.get_strategy()
+    if strategy.num_replicas_in_sync > 1:
+        ctx.log(f"data-parallel on {strategy.num_replicas_in_sync} replicas ({type(strategy).__name__}); "
+                f"global batch {cfg.train.batch_size}")
+        train_ds = fit.shard_batches_across_workers(train_ds)
     with strategy.scope():
         model = build_translator(cfg.model, len(src_vocab), len(tgt_vocab))
         model.compile(optimizer=fit.make_optimizer(cfg.train, total_steps),
