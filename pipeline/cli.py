@@ -183,6 +183,9 @@ def cmd_run(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     distribute.barrier(strategy)
+    if not chief:
+        print(f"done in {time.time() - start:.1f}s ({distribute.worker_name()}; files in {cfg.work_dir})", flush=True)
+        return 0
     print(f"done in {time.time() - start:.1f}s; MLflow run {tracker.parent_run_id}", flush=True)
     summary = task.summary(manifests)
     if summary:

@@ -77,4 +77,67 @@ def barrier(strategy: tf.distribute.Strategy) -> None:
     """Every worker waits here until all have arrived (one tiny all-reduce), so non-chief workers
     stay up until the chief has finished evaluating and exporting."""
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+        @tf.function
+        def meet():
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+        meet()
+
+
+def patch_keras_for_multi_worker(model) -> None:
+    """Work around Keras 3.15 `fit` under MultiWorkerMirroredStrategy with dict inputs
+    (keras-team/keras#20329): before the first step Keras builds the model from one batch by
+    *reducing* the per-replica batch with `strategy.reduce("MEAN", ...)`, which the collective
+    strategy cannot do for a dict (and a mean of token ids is no batch anyway). Here the build
+    uses this worker's first replica's part of the batch instead. Instance-level, so models
+    trained without a strategy are untouched."""
+    import types
+
+    import keras
+    from keras.src import tree
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None:
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tree.map_structure(
+                    lambda v: self.distribute_strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v, batch)
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    assert isinstance(model, keras.Model)
+    model._maybe_symbolic_build = types.MethodType(_maybe_symbolic_build, model)
+    _patch_scalar_log_reduction()
+
+
+def _patch_scalar_log_reduction() -> None:
+    """keras-team/keras#20585: under MultiWorkerMirroredStrategy Keras reduces each step's logs
+    with `strategy.reduce("MEAN", v, axis=0)`, which fails on the scalar metric values
+    ("Invalid reduction dimension 0 for input with 0 dimensions"). Scalars are reduced with
+    axis=None (a mean across all replicas of all workers) instead; everything else, and every
+    other strategy, goes through Keras' own function unchanged."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+    from keras.src import tree
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "_pipeline_patched", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if not (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and reduction in ("auto", "mean")):
+            return original(values, strategy, reduction)
+
+        def _reduce(v):
+            # With one replica per worker the values are plain tensors, not PerReplica.
+            local = v.values[0] if isinstance(v, tf.distribute.DistributedValues) else v
+            if getattr(local, "shape", None) is not None and local.shape.rank == 0:
+                return strategy.reduce("MEAN", v, axis=None)
+            return original(v, strategy, reduction)
+
+        return tree.map_structure(_reduce, values)
+
+    reduce_per_replica._pipeline_patched = True
+    tf_trainer.reduce_per_replica = reduce_per_replica

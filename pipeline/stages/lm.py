@@ -23,7 +23,7 @@ from components.models.language_model import build_language_model, copy_weights
 from components.models.saved import MODEL_FILE, load_trained
 from components.text.vocab import Vocabulary
 from components.tracking.plots import plot_curves
-from components.training import fit
+from components.training import distribute, fit
 from components.training.callbacks import lm_callbacks
 from components.training.tbptt import StreamValidation
 from pipeline.runner import Stage
@@ -106,6 +106,8 @@ def train(ctx) -> dict:
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=[_perplexity_metric()], jit_compile=tc.jit_compile)
         eval_model = build_language_model(cfg.model, len(vocab))
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        distribute.patch_keras_for_multi_worker(model)
     params = model.count_params()
     ctx.log(f"model: {params:,} parameters; {tokens_per_epoch:,} target tokens per epoch "
             f"({tc.batch_size} streams x windows of {tc.seq_len})")

@@ -23,7 +23,7 @@ from components.models.translate_fn import make_translate_fn
 from components.models.translator import build_translator
 from components.text.vocab import Vocabulary, fit_vocabulary
 from components.tracking.plots import plot_curves
-from components.training import fit
+from components.training import distribute, fit
 from components.training.callbacks import translator_callbacks
 from components.training.losses import MaskedTokenAccuracy, masked_cross_entropy
 from pipeline.runner import Stage
@@ -97,6 +97,8 @@ def train(ctx) -> dict:
                       loss=masked_cross_entropy(cfg.train.label_smoothing),
                       metrics=[MaskedTokenAccuracy(), _perplexity_metric()],
                       jit_compile=cfg.train.jit_compile)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        distribute.patch_keras_for_multi_worker(model)
     params = model.count_params()
     ctx.log(f"model: {params:,} parameters; {tokens_per_epoch:,} target tokens per epoch")
     ctx.tracking.log_param("model_parameters", params)
