@@ -141,3 +141,44 @@ def _patch_scalar_log_reduction() -> None:
 
     reduce_per_replica._pipeline_patched = True
     tf_trainer.reduce_per_replica = reduce_per_replica
+
+
+def _row_digest(rows) -> tuple[int, int, int]:
+    """(rows, real tokens, order-free digest) of a batch of padded id rows."""
+    import hashlib
+
+    import numpy as np
+
+    rows = np.asarray(rows)
+    digest = 0
+    for row in rows:
+        ids = row[row != 0].astype(np.int64).tobytes()
+        digest += int.from_bytes(hashlib.sha256(ids).digest()[:8], "big")
+    return len(rows), int((rows != 0).sum()), digest % (1 << 64)
+
+
+def _add(total: dict, part: tuple[int, int, int]) -> None:
+    total["rows"] += part[0]
+    total["tokens"] += part[1]
+    total["digest"] = (total["digest"] + part[2]) % (1 << 64)
+
+
+def data_summary(ds) -> dict:
+    """Rows, real target tokens and an order-free digest of one pass over a batched (x, y) dataset."""
+    total = {"rows": 0, "tokens": 0, "digest": 0}
+    for _, y in ds.as_numpy_iterator():
+        _add(total, _row_digest(y))
+    return total
+
+
+def local_shard_summary(strategy, ds) -> dict:
+    """The same for what *this worker's* replicas get of `ds` under `strategy` in one pass.
+
+    The workers' summaries add up to `data_summary(ds)` (rows, tokens, digest mod 2^64)
+    exactly when the shards partition the data; recorded in the train manifest so a test
+    (or a user) can check it."""
+    total = {"rows": 0, "tokens": 0, "digest": 0}
+    for _, y in strategy.experimental_distribute_dataset(ds):
+        for part in strategy.experimental_local_results(y):
+            _add(total, _row_digest(part.numpy()))
+    return total

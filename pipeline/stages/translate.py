@@ -82,6 +82,7 @@ def train(ctx) -> dict:
     val_ds = batches_for_config(cfg, splits["validation"], src_vocab, tgt_vocab,
                                 batch_size=cfg.train.batch_size, shuffle=False)
     batches_per_epoch, tokens_per_epoch = fit.count_batches_and_tokens(train_ds)
+    one_pass = train_ds
     if cfg.train.steps_per_epoch:
         train_ds = train_ds.repeat()
     total_steps = (cfg.train.steps_per_epoch or batches_per_epoch) * cfg.train.epochs
@@ -91,6 +92,13 @@ def train(ctx) -> dict:
         ctx.log(f"data-parallel on {strategy.num_replicas_in_sync} replicas ({type(strategy).__name__}); "
                 f"global batch {cfg.train.batch_size}")
         train_ds = fit.shard_batches_across_workers(train_ds)
+    shards = {}
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # One input-only pass: what this worker trains on, to check the shards partition the split.
+        one_pass = fit.shard_batches_across_workers(one_pass)
+        shards = {"worker": distribute.worker_name(), "split": distribute.data_summary(one_pass),
+                  "local": distribute.local_shard_summary(strategy, one_pass)}
+        ctx.log(f"{shards['worker']}: {shards['local']['rows']} of {shards['split']['rows']} training pairs per epoch")
     with strategy.scope():
         model = build_translator(cfg.model, len(src_vocab), len(tgt_vocab))
         model.compile(optimizer=fit.make_optimizer(cfg.train, total_steps),
@@ -133,7 +141,7 @@ def train(ctx) -> dict:
                "model_parameters": params}
     if "val_bleu" in hist:
         metrics["best_val_bleu"] = hist["val_bleu"][best]
-    return {"metrics": metrics}
+    return {"metrics": metrics, "info": {"data_shards": shards} if shards else {}}
 
 
 def _perplexity_metric():

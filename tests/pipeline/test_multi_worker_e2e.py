@@ -89,3 +89,18 @@ def test_exported_savedmodel_reloads_and_translates(cluster_run):
     proc = run_isolated_python(code, tmp)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("2")
+
+
+def test_the_workers_data_shards_partition_the_training_split(cluster_run):
+    tmp, _ = cluster_run
+    manifests = [json.loads((root / NAME / "train" / "manifest.json").read_text())
+                 for root in (tmp / "work", tmp / "work" / ".workers" / "worker-1")]
+    shards = [m["info"]["data_shards"] for m in manifests]
+    assert [s["worker"] for s in shards] == ["worker-0", "worker-1"]
+    split = shards[0]["split"]
+    assert shards[1]["split"] == split and split["rows"] == 300  # max_train_examples of the tiny config
+    local = [s["local"] for s in shards]
+    assert all(part["rows"] > 0 for part in local)
+    assert sum(part["rows"] for part in local) == split["rows"]
+    assert sum(part["tokens"] for part in local) == split["tokens"]
+    assert sum(part["digest"] for part in local) % (1 << 64) == split["digest"]
