@@ -23,13 +23,101 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class ParallelFilesSpec(Section):
+    """One split of a user's parallel corpus: `source` + `target` files, or one `tsv`."""
+    source: str | None = Field(None, description="source-language file, one sentence per line (.gz allowed)")
+    target: str | None = Field(None, description="target-language file, line-aligned with source")
+    tsv: str | None = Field(None, description="tab-separated file holding both languages")
+    source_column: int = Field(0, ge=0, description="tsv column of the source sentence, from 0")
+    target_column: int = Field(1, ge=0, description="tsv column of the target sentence, from 0")
+
+    def check(self, key: str) -> None:
+        if self.tsv and (self.source or self.target):
+            raise ValueError(f"{key}: give either tsv or source + target, not both")
+        if not self.tsv and not (self.source and self.target):
+            missing = "target" if self.source else "source"
+            raise ValueError(f"{key}.{missing} is required (or give {key}.tsv with source_column/target_column)")
+        if self.tsv and self.source_column == self.target_column:
+            raise ValueError(f"{key}.source_column and target_column must differ")
+        if not self.tsv and {"source_column", "target_column"} & self.model_fields_set:
+            raise ValueError(f"{key}.source_column/target_column only apply with {key}.tsv")
+
+
+class TfdsSplits(Section):
+    """Our split -> the TFDS split (any split spec: `validation`, `train[:5%]`, `newstest2013`)."""
+    train: str = "train"
+    validation: str = "validation"
+    test: str = "test"
+
+
+# Keys that belong to one kind of data source; the others must be absent.
+_FILES_KEYS = ("train", "validation", "test")
+_TFDS_KEYS = ("name", "splits", "tfds_data_dir")
+
+
+def _check_source(data, builtin: tuple[str, ...], section: str = "data") -> None:
+    """Reject keys that do not belong to `data.corpus` (one message naming the key)."""
+    given = data.model_fields_set
+    corpus = data.corpus
+    if corpus != "files":
+        for key in _FILES_KEYS:
+            if key in given and getattr(data, key) is not None:
+                raise ValueError(f"{section}.{key} is only for corpus: files (corpus is {corpus!r})")
+    if corpus != "tfds":
+        for key in _TFDS_KEYS:
+            if key in given and getattr(data, key) is not None:
+                raise ValueError(f"{section}.{key} is only for corpus: tfds (corpus is {corpus!r})")
+    if corpus in ("files", "tfds"):
+        if data.config is not None:
+            raise ValueError(f"{section}.config is only for the built-in corpora ({', '.join(builtin)}); "
+                             f"remove it for corpus: {corpus}")
+        if "data_dir" in given and data.data_dir is not None:
+            hint = "give file paths in data.train/validation/test" if corpus == "files" else "use data.tfds_data_dir"
+            raise ValueError(f"{section}.data_dir is only for the built-in corpora; {hint}")
+    if corpus == "files" and data.train is None:
+        raise ValueError(f"{section}.train is required when {section}.corpus is files")
+    if corpus == "tfds" and not data.name:
+        raise ValueError(f"{section}.name is required when {section}.corpus is tfds "
+                         "(a TFDS catalog name, e.g. wmt14_translate/de-en)")
+
+
 class DataConfig(Section):
-    corpus: Literal["tatoeba", "multi30k"] = "tatoeba"
-    config: str | None = Field("urd-eng", description="TFDS builder config, e.g. urd-eng or fra-eng")
+    """Where the translator's sentence pairs come from.
+
+    tatoeba / multi30k: the built-in corpora in `data_dir`. files: the user's files per
+    split (paths relative to the current folder, ~ expands). tfds: a TFDS catalog dataset
+    read from `tfds_data_dir` (downloaded and prepared there on first use when online).
+    """
+    corpus: Literal["tatoeba", "multi30k", "files", "tfds"] = "tatoeba"
+    config: str | None = Field(None, description="built-in corpus config; tatoeba: urd-eng (default) or fra-eng")
     source_lang: str = "en"
     target_lang: str = "ur"
     data_dir: str | None = Field(None, description="raw corpora folder; default $PIPELINE_DATA_DIR")
     max_train_examples: int | None = Field(None, ge=1)
+    train: ParallelFilesSpec | None = Field(None, description="corpus files: the training pairs (required)")
+    validation: ParallelFilesSpec | None = Field(None, description="corpus files: default = 10% of train by hash")
+    test: ParallelFilesSpec | None = Field(None, description="corpus files: default = 10% of train by hash")
+    name: str | None = Field(None, description="corpus tfds: catalog name, e.g. wmt14_translate/de-en")
+    splits: TfdsSplits | None = Field(None, description="corpus tfds: our split -> TFDS split")
+    tfds_data_dir: str | None = Field(None, description="corpus tfds: TFDS data dir; default $TFDS_DATA_DIR "
+                                                        "or ~/tensorflow_datasets")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_config(cls, raw):
+        # Tatoeba needs a language pair; no other source has configs.
+        if isinstance(raw, dict) and raw.get("corpus", "tatoeba") == "tatoeba" and "config" not in raw:
+            raw = {**raw, "config": "urd-eng"}
+        return raw
+
+    @model_validator(mode="after")
+    def _check(self):
+        _check_source(self, ("tatoeba", "multi30k"))
+        for split in _FILES_KEYS:
+            spec = getattr(self, split)
+            if spec is not None:
+                spec.check(f"data.{split}")
+        return self
 
 
 class TextConfig(Section):
@@ -164,11 +252,32 @@ class TranslateConfig(PipelineBase):
 # ---------------------------------------------------------------- language model (task: lm)
 
 class LMDataConfig(Section):
-    corpus: Literal["tiny_shakespeare"] = "tiny_shakespeare"
+    """Where the language model's text comes from.
+
+    tiny_shakespeare: built in. files: train/validation/test text files (PTB/WikiText
+    layout; a missing validation/test is cut from the end of train). tfds: a TFDS text
+    dataset's `text_feature`, each example split into lines.
+    """
+    corpus: Literal["tiny_shakespeare", "files", "tfds"] = "tiny_shakespeare"
     config: str | None = Field(None, description="TFDS builder config (tiny_shakespeare has none)")
     data_dir: str | None = Field(None, description="raw corpora folder; default $PIPELINE_DATA_DIR")
     max_train_lines: int | None = Field(None, ge=1, description="use only the first N training lines")
     max_eval_lines: int | None = Field(None, ge=1, description="use only the first N validation/test lines")
+    train: str | None = Field(None, description="corpus files: training text file (.gz allowed)")
+    validation: str | None = Field(None, description="corpus files: default = lines cut from the end of train")
+    test: str | None = Field(None, description="corpus files: default = lines cut from the end of train")
+    name: str | None = Field(None, description="corpus tfds: catalog name, e.g. lm1b")
+    splits: TfdsSplits | None = Field(None, description="corpus tfds: our split -> TFDS split")
+    tfds_data_dir: str | None = Field(None, description="corpus tfds: TFDS data dir; default $TFDS_DATA_DIR "
+                                                        "or ~/tensorflow_datasets")
+    text_feature: str = Field("text", description="corpus tfds: the feature holding the text")
+
+    @model_validator(mode="after")
+    def _check(self):
+        _check_source(self, ("tiny_shakespeare",))
+        if "text_feature" in self.model_fields_set and self.corpus != "tfds":
+            raise ValueError("data.text_feature is only for corpus: tfds")
+        return self
 
 
 class LMTextConfig(Section):
@@ -265,6 +374,7 @@ def _allowed_keys(model_cls: type[BaseModel], loc: tuple) -> list[str]:
     for part in loc[:-1]:
         field = cls.model_fields.get(part) if isinstance(part, str) else None
         ann = getattr(field, "annotation", None)
+        ann = next((a for a in getattr(ann, "__args__", ()) if a is not type(None)), ann)  # X | None -> X
         if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
             return []
         cls = ann

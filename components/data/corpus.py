@@ -1,7 +1,8 @@
 """A config's `data` section -> prepared TFDS splits: the one seam stages get data through.
 
-Pure functions of (data config, prepare folder); both tasks' stages call these, so a new
-data source is added here and in `loading.BUILDERS`, not in the stage files.
+Pure functions of (data config, prepare folder); both tasks' stages call these. Where the
+data comes from (built-in corpus, the user's files, a TFDS catalog dataset) is decided
+once, in `sources`, so a new kind of source is added there, not in the stage files.
 """
 from __future__ import annotations
 
@@ -10,24 +11,28 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from components.data import loading
-from components.data.paths import resolve_data_dir
+from components.data import sources
+from components.data.errors import DataError
+
+
+def source(data_cfg):
+    """The source object behind a translator or language-model `data` section."""
+    is_translation = hasattr(data_cfg, "source_lang")
+    return sources.translation_source(data_cfg) if is_translation else sources.lm_source(data_cfg)
 
 
 def fingerprint(data_cfg) -> str:
-    """Hash of the raw files the data section reads (for stage skipping)."""
-    return loading.data_fingerprint(data_cfg.corpus, data_cfg.config, resolve_data_dir(data_cfg.data_dir))
+    """Hash of the data the section reads (for stage skipping)."""
+    return source(data_cfg).fingerprint()
 
 
 def describe(data_cfg) -> str:
-    return f"{data_cfg.corpus}/{data_cfg.config}" if data_cfg.config else data_cfg.corpus
+    return source(data_cfg).description
 
 
 def prepared_splits(data_cfg, prepare_dir: Path) -> dict[str, tf.data.Dataset]:
     """train/validation/test datasets of feature dicts, built (or reused) under `prepare_dir/tfds`."""
-    builder = loading.prepare_builder(data_cfg.corpus, data_cfg.config, resolve_data_dir(data_cfg.data_dir),
-                                      Path(prepare_dir) / "tfds")
-    return loading.load_splits(builder)
+    return source(data_cfg).splits(Path(prepare_dir))
 
 
 def translation_splits(data_cfg, prepare_dir: Path) -> dict[str, tf.data.Dataset]:
@@ -38,8 +43,8 @@ def translation_splits(data_cfg, prepare_dir: Path) -> dict[str, tf.data.Dataset
     for ds in splits.values():
         missing = {data_cfg.source_lang, data_cfg.target_lang} - set(ds.element_spec)
         if missing:
-            raise ValueError(f"data.source_lang/target_lang: corpus {describe(data_cfg)} has languages "
-                             f"{sorted(ds.element_spec)}, not {sorted(missing)}")
+            raise DataError(f"data.source_lang/target_lang: corpus {describe(data_cfg)} has languages "
+                            f"{sorted(ds.element_spec)}, not {sorted(missing)}")
     return splits
 
 
@@ -59,16 +64,16 @@ def texts(ds: tf.data.Dataset, key: str) -> list[str]:
     return [t.decode("utf-8") for t in ds.map(lambda ex: ex[key]).as_numpy_iterator()]
 
 
-def source_uri(data_cfg) -> str:
-    """Where the raw data lives (for MLflow dataset tracking): the first local raw file's folder."""
-    files = loading.raw_files(data_cfg.corpus, data_cfg.config, resolve_data_dir(data_cfg.data_dir))
-    return str(files[0].parent if files else resolve_data_dir(data_cfg.data_dir))
+def source_uri(data_cfg, split: str = "train") -> str:
+    """Where a split's data lives (for MLflow dataset tracking): a raw file or folder, a TFDS folder."""
+    return source(data_cfg).uri(split)
 
 
 def log_splits(tracking, data_cfg, sizes: dict[str, int], digest: str) -> None:
     """Dataset name, split sizes and fingerprint on the stage run, and each split as an MLflow input."""
-    name = describe(data_cfg)
+    src = source(data_cfg)
+    name = src.description
     tracking.log_params({"dataset": name, "data_fingerprint": digest[:16]})
     for split in sizes:
         split_digest = hashlib.sha256(f"{digest}:{split}".encode()).hexdigest()
-        tracking.log_dataset(f"{name}:{split}", source_uri(data_cfg), split_digest, context=split)
+        tracking.log_dataset(f"{name}:{split}", src.uri(split), split_digest, context=split)

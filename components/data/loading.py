@@ -53,11 +53,17 @@ def data_fingerprint(name: str, config: str | None, data_dir: os.PathLike) -> st
     the builder may still fetch it upstream; the fingerprint then changes once
     the file appears locally.
     """
-    h = hashlib.sha256()
-    h.update(f"{name}/{config}\0".encode())
     data_dir = pathlib.Path(data_dir)
-    for path in raw_files(name, config, data_dir):
-        h.update(path.relative_to(data_dir).as_posix().encode() + b"\0")
+    files = raw_files(name, config, data_dir)
+    return files_fingerprint(f"{name}/{config}", files, [p.relative_to(data_dir).as_posix() for p in files])
+
+
+def files_fingerprint(label: str, files: list[pathlib.Path], names: list[str] | None = None) -> str:
+    """sha256 over `label` and each file's name (default: its path), size and bytes."""
+    h = hashlib.sha256()
+    h.update(f"{label}\0".encode())
+    for path, name in zip(files, names or [str(p) for p in files]):
+        h.update(name.encode() + b"\0")
         if not path.is_file():
             h.update(b"missing\0")
             continue
@@ -68,40 +74,45 @@ def data_fingerprint(name: str, config: str | None, data_dir: os.PathLike) -> st
     return h.hexdigest()
 
 
-def _make(cls, config, tfds_data_dir):
-    return cls(data_dir=os.fspath(tfds_data_dir), config=config)
-
-
 def prepare_builder(
     name: str,
     config: str | None,
     data_dir: os.PathLike,
     tfds_data_dir: os.PathLike,
 ) -> tfds.core.DatasetBuilder:
-    """Build (or reuse) the TFRecords for `name`/`config` and return the builder.
+    """Build (or reuse) the TFRecords for built-in corpus `name`/`config` and return the builder.
 
     Raw files are read from `data_dir` (passed to tfds as the manual dir) with
     no network access when present; tfds output goes under `tfds_data_dir`.
-    GCS is never consulted: with a built-in dataset of the same name tfds could
-    otherwise fetch *its* prepared data instead of building ours.
     """
     cls = _builder_cls(name)
     cls.local_files(config)  # validates `config` with a readable message
-    data_dir = pathlib.Path(data_dir)
-    fingerprint = data_fingerprint(name, config, data_dir)
+    return prepare(lambda: cls(data_dir=os.fspath(tfds_data_dir), config=config),
+                   data_fingerprint(name, config, data_dir), manual_dir=data_dir)
 
-    builder = _make(cls, config, tfds_data_dir)
+
+def prepare(make_builder, fingerprint: str, manual_dir: os.PathLike | None = None) -> tfds.core.DatasetBuilder:
+    """`download_and_prepare` the builder `make_builder()` returns, rebuilding a stale folder.
+
+    A prepared folder is reused only if its stamp equals `fingerprint` (the raw
+    data it was built from). tfds writes into a temporary folder and renames it
+    only on success, so a build that fails (e.g. a DataError from bad lines)
+    leaves nothing a later run could trust. GCS is never consulted: with a
+    built-in dataset of the same name tfds could otherwise fetch *its* prepared
+    data instead of building ours.
+    """
+    builder = make_builder()
     prepared = pathlib.Path(os.fspath(builder.data_dir))
     stamp = prepared / _STAMP
     if (prepared / "dataset_info.json").is_file():
         old = stamp.read_text().strip() if stamp.is_file() else None
         if old != fingerprint:
             shutil.rmtree(prepared)  # stale: built from different raw files
-            builder = _make(cls, config, tfds_data_dir)
+            builder = make_builder()
 
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(
-            manual_dir=os.fspath(data_dir),
+            manual_dir=os.fspath(manual_dir) if manual_dir else None,
             try_download_gcs=False,
         )
     )

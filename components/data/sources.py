@@ -1,0 +1,146 @@
+"""A config's `data` section as one "source" object: its fingerprint, its splits, its name.
+
+Three kinds behind one interface, so `corpus` (what the stages call) never branches on
+where data comes from: the built-in corpora (`loading.BUILDERS`), the user's own files
+(our generic `ParallelFiles` / `TextFiles` tfds builders) and TFDS catalog datasets.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tensorflow as tf
+
+from components.data import catalog, loading, parallel_files, text_files
+from components.data.paths import resolve_data_dir
+from components.data.splits import SPLITS
+
+
+def user_path(path: str) -> Path:
+    """A path from the config: ~ expanded, relative to the current folder."""
+    return Path(path).expanduser().resolve()
+
+
+@dataclass
+class Builtin:
+    """tatoeba / multi30k / tiny_shakespeare, read from the raw-corpora folder."""
+    corpus: str
+    config: str | None
+    data_dir_setting: str | None
+
+    @property
+    def description(self) -> str:
+        return f"{self.corpus}/{self.config}" if self.config else self.corpus
+
+    def fingerprint(self) -> str:
+        return loading.data_fingerprint(self.corpus, self.config, resolve_data_dir(self.data_dir_setting))
+
+    def splits(self, prepare_dir: Path) -> dict[str, tf.data.Dataset]:
+        builder = loading.prepare_builder(self.corpus, self.config, resolve_data_dir(self.data_dir_setting),
+                                          Path(prepare_dir) / "tfds")
+        return loading.load_splits(builder)
+
+    def uri(self, split: str) -> str:
+        data_dir = resolve_data_dir(self.data_dir_setting)
+        files = loading.raw_files(self.corpus, self.config, data_dir)
+        return str(files[0].parent if files else data_dir)
+
+
+@dataclass
+class LocalFiles:
+    """The user's files through one of our generic builders (`builder_cls` + `config`)."""
+    builder_cls: type
+    config: object  # a tfds BuilderConfig naming every file
+    files: dict[str, list[Path]]  # split -> its files, as given
+    description: str
+
+    def fingerprint(self) -> str:
+        # The config's name hashes the resolved paths and options; the bytes are hashed here.
+        paths = [p for split in SPLITS for p in self.files.get(split, [])]
+        return loading.files_fingerprint(f"{self.builder_cls.name}/{self.config.name}", paths)
+
+    def splits(self, prepare_dir: Path) -> dict[str, tf.data.Dataset]:
+        tfds_dir = os.fspath(Path(prepare_dir) / "tfds")
+        builder = loading.prepare(lambda: self.builder_cls(data_dir=tfds_dir, config=self.config),
+                                  self.fingerprint())
+        return loading.load_splits(builder)
+
+    def uri(self, split: str) -> str:
+        return str((self.files.get(split) or self.files["train"])[0])
+
+
+@dataclass
+class Catalog:
+    """A TFDS catalog dataset, read in place from its TFDS data dir (`prepare_dir` unused)."""
+    name: str
+    data_dir: Path
+    split_map: dict[str, str]
+    features: list[str]  # what each example must offer (after flattening)
+    feature_key: str  # the config key that names those features, for errors
+    text_lines: bool = False  # LM: split each example's text into lines
+    _builder: object = field(default=None, repr=False)
+
+    @property
+    def description(self) -> str:
+        return f"tfds:{self.name}"
+
+    def builder(self):
+        if self._builder is None:
+            self._builder = catalog.prepared_builder(self.name, self.data_dir)
+        return self._builder
+
+    def fingerprint(self) -> str:
+        return catalog.fingerprint(self.builder(), self.split_map)
+
+    def splits(self, prepare_dir: Path) -> dict[str, tf.data.Dataset]:
+        out = {}
+        for split, ds in catalog.load(self.builder(), self.split_map).items():
+            ds = catalog.select(ds, self.features, self.name, self.feature_key)
+            out[split] = catalog.lines(ds, self.features[0]) if self.text_lines else ds
+        return out
+
+    def uri(self, split: str) -> str:
+        return os.fspath(self.builder().data_dir)
+
+
+def translation_source(cfg):
+    """The source behind a translator `data` section (`pipeline.config.DataConfig`)."""
+    if cfg.corpus == "files":
+        specs = []
+        for split in SPLITS:
+            spec = getattr(cfg, split)
+            if spec is None:
+                continue
+            if spec.tsv:
+                specs.append(parallel_files.SplitFiles(split, tsv=user_path(spec.tsv),
+                                                       source_column=spec.source_column,
+                                                       target_column=spec.target_column))
+            else:
+                specs.append(parallel_files.SplitFiles(split, source=user_path(spec.source),
+                                                       target=user_path(spec.target)))
+        config = parallel_files.make_config(specs, cfg.source_lang, cfg.target_lang)
+        names = "+".join(p.name for p in specs[0].paths)
+        return LocalFiles(parallel_files.ParallelFiles, config, {s.split: s.paths for s in specs}, f"files:{names}")
+    if cfg.corpus == "tfds":
+        return Catalog(cfg.name, catalog.default_data_dir(cfg.tfds_data_dir), _split_map(cfg),
+                       [cfg.source_lang, cfg.target_lang], "data.source_lang/target_lang")
+    return Builtin(cfg.corpus, cfg.config, cfg.data_dir)
+
+
+def lm_source(cfg):
+    """The source behind a language-model `data` section (`pipeline.config.LMDataConfig`)."""
+    if cfg.corpus == "files":
+        files = {s: user_path(getattr(cfg, s)) for s in SPLITS if getattr(cfg, s)}
+        config = text_files.make_config(files)
+        return LocalFiles(text_files.TextFiles, config, {s: [p] for s, p in files.items()},
+                          f"files:{files['train'].name}")
+    if cfg.corpus == "tfds":
+        return Catalog(cfg.name, catalog.default_data_dir(cfg.tfds_data_dir), _split_map(cfg),
+                       [cfg.text_feature], "data.text_feature", text_lines=True)
+    return Builtin(cfg.corpus, cfg.config, cfg.data_dir)
+
+
+def _split_map(cfg) -> dict[str, str]:
+    splits = cfg.splits
+    return {s: getattr(splits, s) if splits else s for s in SPLITS}
