@@ -76,3 +76,50 @@ def test_flatten_gives_dotted_keys():
     flat = flatten(load_config(CONFIG))
     assert flat["train.epochs"] == load_config(CONFIG).train.epochs
     assert "model.bridge" in flat and "name" in flat
+
+
+# ---------------------------------------------------------------- own data sources (data.corpus files / tfds)
+
+@pytest.mark.parametrize("path", sorted(__import__("pathlib").Path("configs/examples").glob("*.yaml")))
+def test_example_configs_load(path):
+    cfg = load_config(path)
+    assert cfg.data.corpus in ("files", "tfds")
+
+
+def test_files_source_paths_per_split_and_tatoeba_keeps_its_default_pair():
+    cfg = load_config(CONFIG, ["data.corpus=files", "data.config=null", "data.train.tsv=~/pairs.tsv",
+                               "data.train.source_column=2", "data.validation.source=v.en",
+                               "data.validation.target=v.ur"])
+    assert cfg.data.train.tsv == "~/pairs.tsv" and cfg.data.train.source_column == 2
+    assert cfg.data.validation.source == "v.en" and cfg.data.test is None
+    assert load_config(CONFIG, ["data.config=null", "data.corpus=multi30k"]).data.config is None
+    from pipeline.config import DataConfig
+    assert DataConfig().config == "urd-eng" and DataConfig(corpus="multi30k").config is None
+
+
+@pytest.mark.parametrize("data, message", [
+    ("corpus: files", "data.train is required when data.corpus is files"),
+    ("corpus: files\n  train: {source: a.en}", "data.train.target is required"),
+    ("corpus: files\n  train: {tsv: a.tsv, source: a.en}", "data.train: give either tsv or source + target"),
+    ("corpus: files\n  train: {tsv: a.tsv, source_column: 1}", "data.train.source_column and target_column must differ"),
+    ("corpus: files\n  train: {source: a, target: b, target_column: 3}", "only apply with data.train.tsv"),
+    ("corpus: files\n  config: fra-eng\n  train: {tsv: a}", "data.config is only for the built-in corpora"),
+    ("corpus: files\n  data_dir: x\n  train: {tsv: a}", "data.data_dir is only for the built-in corpora"),
+    ("corpus: tatoeba\n  train: {tsv: a}", "data.train is only for corpus: files"),
+    ("corpus: tfds", "data.name is required when data.corpus is tfds"),
+    ("corpus: multi30k\n  tfds_data_dir: x", "data.tfds_data_dir is only for corpus: tfds"),
+    ("corpus: tfds\n  name: x\n  splits: {dev: validation}", "data.splits.dev: unknown key; allowed keys here: test, train, validation"),
+    ("corpus: files\n  train: {src: a}", "data.train.src: unknown key; allowed keys here: source, source_column"),
+])
+def test_translator_source_mistakes_name_the_key(tmp_path, data, message):
+    assert message in _error(tmp_path, f"name: x\ndata:\n  {data}\n")
+
+
+@pytest.mark.parametrize("data, message", [
+    ("corpus: files", "data.train is required when data.corpus is files"),
+    ("corpus: files\n  train: {source: a}", "data.train: Input should be a valid string"),
+    ("corpus: tiny_shakespeare\n  text_feature: body", "data.text_feature is only for corpus: tfds"),
+    ("corpus: wikitext", "data.corpus: Input should be 'tiny_shakespeare', 'files' or 'tfds'"),
+])
+def test_lm_source_mistakes_name_the_key(tmp_path, data, message):
+    assert message in _error(tmp_path, f"name: x\ntask: lm\ndata:\n  {data}\n")
