@@ -24,11 +24,14 @@ from .model_source import Export
 
 
 def chunks(lines: list[str], chunk_lines: int) -> list[str]:
-    """Consecutive lines joined into texts of `chunk_lines` lines (0: the whole file)."""
+    """Consecutive lines joined into texts of `chunk_lines` lines (0: the whole file).
+
+    Each text ends with "\n": `score` drops one trailing line end before splitting, so an empty
+    last line still counts (its <eos> / "\n" is predicted, as in the evaluate stage's stream)."""
     if chunk_lines < 0:
         raise InferenceError(f"--chunk-lines {chunk_lines}: must be 0 (whole file) or a positive number")
     size = chunk_lines or max(len(lines), 1)
-    return ["\n".join(lines[i:i + size]) for i in range(0, len(lines), size)]
+    return ["\n".join(lines[i:i + size]) + "\n" for i in range(0, len(lines), size)]
 
 
 def score_lines(export: Export, lines: list[str], chunk_lines: int = 64, batch_size: int = 8,
@@ -50,7 +53,7 @@ def score_lines(export: Export, lines: list[str], chunk_lines: int = 64, batch_s
         total_ll += float(out["log_likelihood"].numpy().astype("float64").sum())
         tokens += int(out["tokens"].numpy().sum())
         if on_batch:
-            on_batch(sum(t.count("\n") + 1 for t in texts[i:i + batch_size]))
+            on_batch(sum(t.count("\n") for t in texts[i:i + batch_size]))
     char_level = export.char_level
     result = metrics_from_ce(-total_ll, tokens, char_level)
     result.update({"log_likelihood": total_ll, "lines": len(lines), "chunks": len(texts),

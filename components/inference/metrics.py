@@ -26,12 +26,12 @@ def score_corpus(hypotheses: list[str], references: list[list[str]], metrics: li
     makers = {"bleu": lambda: sacrebleu.metrics.BLEU(tokenize=tokenize),
               "chrf": lambda: sacrebleu.metrics.CHRF(),
               "ter": lambda: sacrebleu.metrics.TER()}
+    allowed = list(sacrebleu.metrics.BLEU.TOKENIZERS)
+    if "bleu" in metrics and tokenize not in allowed:
+        raise InferenceError(f"--tokenize {tokenize!r}: not a sacreBLEU tokenizer; allowed: {', '.join(allowed)}")
     out = {}
     for name in metrics:
-        try:
-            metric = makers[name]()
-        except (ValueError, KeyError, RuntimeError) as err:
-            raise InferenceError(f"--tokenize {tokenize!r}: {err}") from None
+        metric = makers[name]()
         result = metric.corpus_score(hypotheses, references)
         out[name] = {"score": float(result.score), "signature": str(metric.get_signature()), "text": str(result)}
     return out
