@@ -188,6 +188,8 @@ def dispatch(args) -> int:
     from components.inference.errors import InferenceError
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if hasattr(sys.stdout, "reconfigure"):  # inputs are read as strict UTF-8; outputs are written so too
+        sys.stdout.reconfigure(encoding="utf-8")
     run = {"translate": cmd_translate, "evaluate": cmd_evaluate, "score": cmd_score, "generate": cmd_generate}
     try:
         return run[args.command](args)
