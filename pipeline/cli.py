@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from pipeline.use_commands import COMMANDS as USE_COMMANDS, add_parsers, dispatch
+
 
 def _stage_list(text: str) -> list[str]:
     return [s.strip() for s in text.replace(" ", ",").split(",") if s.strip()]
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--alias", default=None, help="alias to point at the new version, e.g. champion")
     reg.add_argument("--tracking-uri", default=None,
                      help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
+    add_parsers(sub)  # translate, evaluate, score, generate (pipeline/use_commands.py)
     return parser
 
 
@@ -217,4 +220,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_compare(args)
     if args.command == "register":
         return cmd_register(args)
+    if args.command in USE_COMMANDS:
+        return dispatch(args)
     return 2
