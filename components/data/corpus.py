@@ -11,12 +11,21 @@ from pathlib import Path
 import tensorflow as tf
 
 from components.data import loading
-from components.data.paths import resolve_data_dir
+from components.data.paths import locate_data_dir, resolve_data_dir
 
 
 def fingerprint(data_cfg) -> str:
     """Hash of the raw files the data section reads (for stage skipping)."""
     return loading.data_fingerprint(data_cfg.corpus, data_cfg.config, resolve_data_dir(data_cfg.data_dir))
+
+
+def preflight(data_cfg) -> str:
+    """Resolve the data folder and check the raw files are there or downloadable, before any
+    run is opened (raises `DataError`). Returns a one-line description of the choice."""
+    path, source = locate_data_dir(data_cfg.data_dir)
+    missing = loading.check_available(data_cfg.corpus, data_cfg.config, path)
+    note = f"; {len(missing)} file(s) to download" if missing else ""
+    return f"data: {path} ({source}{note})"
 
 
 def describe(data_cfg) -> str:
