@@ -7,7 +7,9 @@ environment variable hides them; and on a machine with no NVIDIA driver the firs
 query logs an ERROR line (`failed call to cuInit: ... UNKNOWN ERROR (303)`) that reads like a
 failure. `setup()` therefore
 
-* sets `TF_CPP_MIN_LOG_LEVEL=2` (unless the user set it) for everything after start-up, and
+* sets `TF_CPP_MIN_LOG_LEVEL` (unless the user set it) for everything after start-up: 2 (no
+  INFO/WARNING), or 3 (no ERROR either) on machines without an NVIDIA device, where the ERROR
+  lines are hardware notes (`oneDNN supports DT_INT64 only on platforms with AVX-512`), and
 * installs an import hook: the first `import tensorflow` (whoever triggers it) and the first
   device query run with file descriptor 2 captured; afterwards the captured text is written
   back to stderr minus absl-format INFO/WARNING lines and, only on machines without an NVIDIA
@@ -108,7 +110,10 @@ def setup(verbose: bool = False) -> None:
     _state["verbose"] = verbose
     if verbose:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 2 hides INFO/WARNING. Without a GPU also ERROR (3): what remains there are hardware notes
+    # such as "oneDNN supports DT_INT64 only on platforms with AVX-512" or the CUDA probe; real
+    # failures still reach the user as Python exceptions carrying TensorFlow's status message.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if has_nvidia_device() else "3")
     if "tensorflow" not in sys.modules and not _state["installed"]:
         sys.meta_path.insert(0, _QuietTensorFlowFinder())
         _state["installed"] = True
