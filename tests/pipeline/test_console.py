@@ -1,8 +1,13 @@
 """Quiet console: no TensorFlow C++ log lines by default, errors before any MLflow run."""
+import os
 import re
+import subprocess
+import sys
+
+import pytest
 
 from pipeline.console import keep_line
-from tests.support.subprocess_run import run_cli
+from tests.support.subprocess_run import ROOT, run_cli
 
 # absl's C++ log prefix ("I0000 00:00:1795381633.765937   24482 port.cc:153] ") and the CUDA probe.
 TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.\-]+:\d+\] ", re.M)
@@ -45,3 +50,20 @@ def test_config_error_creates_no_mlflow_run(tmp_path):
     assert proc.returncode == 2 and "train.optimizer" in proc.stderr
     assert not db.exists()
     assert not TF_LOG_LINE.search(proc.stderr)
+
+
+@pytest.mark.slow
+def test_real_tiny_run_prints_no_tensorflow_log_lines(tmp_path):
+    """A real training run (tiny LM, sampled softmax) with the user's default environment:
+    no TF_CPP_MIN_LOG_LEVEL set, so what the console shows is what a new user sees."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    args = ["run", "configs/test_lm_tiny.yaml", "--stages", "prepare,train,evaluate",
+            "--set", f"work_dir={tmp_path}/w", "--set", f"mlflow.tracking_uri=sqlite:///{tmp_path}/m.db",
+            "--set", "model.tie_weights=false", "--set", "model.softmax=sampled",
+            "--set", "model.sampled_softmax_samples=16"]
+    proc = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "test perplexity" in proc.stdout
+    assert not TF_LOG_LINE.search(proc.stderr + proc.stdout), proc.stderr
+    assert "absl::InitializeLog" not in proc.stderr and "cuInit" not in proc.stderr
