@@ -6,11 +6,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONFIG ?= configs/translate_en_ur.yaml
 
-# The shared corpora sit beside the checkout on CI and dev machines.
-ifneq ($(wildcard ../shared/data),)
-export PIPELINE_DATA_DIR ?= $(abspath ../shared/data)
-endif
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+# The data folder (../shared/data beside the checkout when present) and the quiet console are
+# decided by the code itself (components/data/paths.py, pipeline/console.py), so commands run
+# outside make behave the same.
 
 .PHONY: run test test-fast serve bench clean venv
 venv: $(STAMP)

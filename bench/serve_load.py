@@ -36,7 +36,10 @@ def build_string_model(base: Path, steps: int = 0) -> None:
     ``steps`` > 0 adds a fixed per-call cost (a loop of small matmuls, independent of the
     batch size), which is what makes batching pay off for e.g. autoregressive decoders.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(REPO_ROOT))
+    from pipeline import console
+
+    console.setup()  # before TensorFlow: no C++ start-up log lines
     import tensorflow as tf
 
     class Tagger(tf.Module):

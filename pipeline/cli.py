@@ -18,6 +18,8 @@ def _stage_list(text: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline",
                                      description="Recurrent sequence models from raw text to served SavedModels.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's C++ start-up log lines (hidden by default); any position")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a pipeline config (prepare -> train -> evaluate -> export)")
     run.add_argument("config", help="YAML config, e.g. configs/translate_en_ur.yaml")
@@ -136,7 +138,6 @@ def cmd_run(args) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # MLflow prints a URL per (nested) run against a server; we print the parent run's once.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     from components.training import distribute
@@ -148,7 +149,9 @@ def cmd_run(args) -> int:
         print(f"error: train.distribute: {err}", file=sys.stderr)
         return 2
     chief = distribute.is_chief()
-    _quiet_library_noise()
+    from pipeline import console
+
+    console.quiet_python_libraries()
     start = time.time()
     print(f"pipeline {cfg.name} ({cfg.task}) from {args.config}"
           + ("" if chief else f" [{distribute.worker_name()}: trains only; the chief logs and exports]"), flush=True)
@@ -163,6 +166,13 @@ def cmd_run(args) -> int:
     try:
         check_selection(stages, selected)  # before any MLflow run is opened
     except StageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    from components.data import corpus
+
+    try:  # data problems fail here, before an MLflow run exists
+        print(corpus.preflight(cfg.data), flush=True)
+    except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if chief:
@@ -196,20 +206,14 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _quiet_library_noise() -> None:
-    """Keep the console to one line per stage plus Keras progress; drop known-harmless warnings."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
-    warnings.filterwarnings("ignore", message=".*Your input ran out of data.*")
-    import absl.logging
-    absl.logging.set_verbosity(absl.logging.ERROR)
-    import tensorflow_datasets as tfds
-    tfds.display_progress_bar(False)
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # --verbose is global (any position, also for serve): it must act before TensorFlow loads.
+    verbose = "--verbose" in argv
+    argv = [a for a in argv if a != "--verbose"]
+    from pipeline import console
+
+    console.setup(verbose=verbose)
     if argv and argv[0] == "serve":
         from components.serving.cli import main as serve_main
         return serve_main(argv[1:])

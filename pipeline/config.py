@@ -295,6 +295,17 @@ class LMModelConfig(Section):
     layers: int = Field(2, ge=1, description="N stacked LSTM layers")
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="after the embedding, between layers, before the output")
     tie_weights: bool = Field(False, description="output layer reuses the embedding matrix (Press & Wolf 2017)")
+    softmax: Literal["full", "sampled"] = Field(
+        "full", description="sampled: training loss over sampled_softmax_samples sampled classes (log-uniform, "
+                            "Jean et al. 2015) for large vocabularies; evaluation and export always use the full softmax")
+    sampled_softmax_samples: int = Field(1024, ge=1, description="negative classes per training batch (sampled softmax)")
+
+    @model_validator(mode="after")
+    def _check_softmax(self):
+        if self.softmax == "sampled" and self.tie_weights:
+            raise ValueError("model.softmax=sampled needs model.tie_weights=false (the sampled output layer "
+                             "has its own weights)")
+        return self
 
 
 class LMTrainConfig(DistributeOptions):
@@ -311,6 +322,9 @@ class LMTrainConfig(DistributeOptions):
     val_batch_size: int = Field(10, ge=1, description="streams for the per-epoch validation perplexity")
     steps_per_epoch: int | None = Field(None, ge=1, description="cap windows per epoch (tests)")
     jit_compile: bool = False
+    steps_per_execution: int = Field(
+        32, ge=1, description="BPTT windows per compiled call: fewer Python round trips per epoch; "
+                              "the windows still run in order, so states carry exactly as with 1")
 
     @model_validator(mode="after")
     def _check_streams_split(self):

@@ -26,6 +26,12 @@ def fingerprint(data_cfg) -> str:
     return source(data_cfg).fingerprint()
 
 
+def preflight(data_cfg) -> str:
+    """Check the data can be read (or downloaded) before any run is opened (raises `DataError`).
+    Returns a one-line description of where it comes from."""
+    return source(data_cfg).preflight()
+
+
 def describe(data_cfg) -> str:
     return source(data_cfg).description
 

@@ -15,6 +15,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from components.data.errors import DataError
+from components.data.paths import DATA_DIR_ENV, probe_url
 from components.data.multi30k import Multi30k
 from components.data.splits import SPLITS
 from components.data.tatoeba import Tatoeba
@@ -127,3 +128,30 @@ def load_splits(builder: tfds.core.DatasetBuilder) -> dict[str, tf.data.Dataset]
         split: builder.as_dataset(split=split, shuffle_files=False, as_supervised=False)
         for split in SPLITS
     }
+
+
+def _upstream_url(name: str, config: str | None) -> str:
+    """Where the builder downloads `name`/`config` from when a raw file is not local."""
+    from components.data import multi30k, tinyshakespeare
+
+    if name == "tatoeba":
+        return Tatoeba._named_config(config).url
+    if name == "multi30k":
+        return multi30k.URL_TEMPLATE.format(file="")
+    return tinyshakespeare.URL
+
+
+def check_available(name: str, config: str | None, data_dir: os.PathLike) -> list[pathlib.Path]:
+    """Cheap pre-flight before a run starts: every raw file is local, or the upstream host
+    answers (the builder then downloads the missing ones). Returns the missing files;
+    raises `DataError` naming them, the folder and the URL when neither holds."""
+    missing = [p for p in raw_files(name, config, data_dir) if not p.is_file()]
+    if missing:
+        url = _upstream_url(name, config)
+        reason = probe_url(url)
+        if reason is not None:
+            shown = ", ".join(str(p) for p in missing[:3]) + (" ..." if len(missing) > 3 else "")
+            raise DataError(
+                f"{name}: {shown} not found and {url} is unreachable ({reason}). Put the file(s) "
+                f"under {data_dir}, or set {DATA_DIR_ENV} / data.data_dir to a folder holding them.")
+    return missing

@@ -11,7 +11,7 @@ import os
 import pathlib
 import socket
 import urllib.parse
-from typing import NoReturn
+from typing import Mapping, NoReturn
 
 from components.data.errors import DataError
 
@@ -23,22 +23,41 @@ DATA_DIR_ENV = "PIPELINE_DATA_DIR"
 _PROBE_TIMEOUT_S = 5.0
 
 
-def resolve_data_dir(configured: str | os.PathLike | None) -> pathlib.Path:
-    """Return the raw-data folder: `configured`, else $PIPELINE_DATA_DIR.
+# The checkout's root: on CI and dev machines the shared corpora sit beside it (../shared/data).
+CHECKOUT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-    No default path on purpose: silently falling back to some folder would make
-    runs depend on the machine they happen to run on.
+
+def default_manual_dir(env: Mapping[str, str]) -> pathlib.Path:
+    """tfds's own manual-download folder (`$TFDS_DATA_DIR` or ~/tensorflow_datasets, then
+    downloads/manual): where a user without the shared corpora puts files by hand, and the
+    folder the builders fall back to downloading from upstream when a file is not there."""
+    root = env.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
+    return pathlib.Path(root).expanduser() / "downloads" / "manual"
+
+
+def locate_data_dir(configured: str | os.PathLike | None, env: Mapping[str, str] | None = None,
+                    checkout_root: os.PathLike | None = None) -> tuple[pathlib.Path, str]:
+    """(raw-data folder, where the choice came from), in this order: `data.data_dir`,
+    $PIPELINE_DATA_DIR, `<checkout>/../shared/data` if it exists, tfds's manual dir.
+
+    A pure function of its arguments (defaults: os.environ and this checkout) so each
+    branch is testable without touching the machine.
     """
+    env = os.environ if env is None else env
     if configured:
-        return pathlib.Path(configured).expanduser()
-    from_env = os.environ.get(DATA_DIR_ENV)
-    if from_env:
-        return pathlib.Path(from_env).expanduser()
-    raise DataError(
-        "No data folder configured: set `data.data_dir` in the config or the "
-        f"{DATA_DIR_ENV} environment variable to the folder holding the corpora "
-        "(on these machines: ../shared/data)."
-    )
+        return pathlib.Path(configured).expanduser(), "data.data_dir"
+    if env.get(DATA_DIR_ENV):
+        return pathlib.Path(env[DATA_DIR_ENV]).expanduser(), f"${DATA_DIR_ENV}"
+    shared = pathlib.Path(checkout_root or CHECKOUT_ROOT).resolve().parent / "shared" / "data"
+    if shared.is_dir():
+        return shared, "../shared/data beside the checkout"
+    return default_manual_dir(env), "tfds manual dir; missing files are downloaded from upstream"
+
+
+def resolve_data_dir(configured: str | os.PathLike | None, env: Mapping[str, str] | None = None,
+                     checkout_root: os.PathLike | None = None) -> pathlib.Path:
+    """The raw-data folder (see `locate_data_dir`)."""
+    return locate_data_dir(configured, env, checkout_root)[0]
 
 
 def _manual_dir(dl_manager) -> pathlib.Path | None:

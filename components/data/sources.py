@@ -13,7 +13,8 @@ from pathlib import Path
 import tensorflow as tf
 
 from components.data import catalog, loading, parallel_files, text_files
-from components.data.paths import resolve_data_dir
+from components.data.errors import DataError
+from components.data.paths import locate_data_dir, resolve_data_dir
 from components.data.splits import SPLITS
 
 
@@ -32,6 +33,12 @@ class Builtin:
     @property
     def description(self) -> str:
         return f"{self.corpus}/{self.config}" if self.config else self.corpus
+
+    def preflight(self) -> str:
+        path, origin = locate_data_dir(self.data_dir_setting)
+        missing = loading.check_available(self.corpus, self.config, path)
+        note = f"; {len(missing)} file(s) to download" if missing else ""
+        return f"data: {path} ({origin}{note})"
 
     def fingerprint(self) -> str:
         return loading.data_fingerprint(self.corpus, self.config, resolve_data_dir(self.data_dir_setting))
@@ -54,6 +61,14 @@ class LocalFiles:
     config: object  # a tfds BuilderConfig naming every file
     files: dict[str, list[Path]]  # split -> its files, as given
     description: str
+
+    def preflight(self) -> str:
+        for split, paths in self.files.items():
+            for path in paths:
+                if not path.is_file():
+                    raise DataError(f"data.{split}: {path} does not exist (one file per split, "
+                                    "paths relative to the folder you run from)")
+        return f"data: {self.description} ({', '.join(self.files)})"
 
     def fingerprint(self) -> str:
         # The config's name hashes the resolved paths and options; the bytes are hashed here.
@@ -89,6 +104,9 @@ class Catalog:
         if self._builder is None:
             self._builder = catalog.prepared_builder(self.name, self.data_dir)
         return self._builder
+
+    def preflight(self) -> str:
+        return f"data: {self.description} in {self.builder().data_dir}"
 
     def fingerprint(self) -> str:
         return catalog.fingerprint(self.builder(), self.split_map)

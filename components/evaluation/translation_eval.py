@@ -47,3 +47,22 @@ def corpus_bleu(hypotheses: list[str], references: list[str], tokenize: str = "1
     bleu = sacrebleu.metrics.BLEU(tokenize=tokenize)
     result = bleu.corpus_score(hypotheses, [references])
     return result.score, str(bleu.get_signature())
+
+
+def corpus_chrf(hypotheses: list[str], references: list[str]):
+    """sacreBLEU chrF (character n-gram F-score): kinder than BLEU to a tiny corpus and to
+    Urdu's rich morphology, where a near-miss word scores zero BLEU. Returns (score, signature)."""
+    chrf = sacrebleu.metrics.CHRF()
+    return chrf.corpus_score(hypotheses, [references]).score, str(chrf.get_signature())
+
+
+def find_references(sources: list[str], splits: dict[str, list[tuple[str, str]]]) -> dict[str, dict]:
+    """{source: {"reference": target, "split": name}} for the sources found in a split's
+    (source, target) pairs, so printed examples can show what a human translator wrote."""
+    found: dict[str, dict] = {}
+    wanted = set(sources)
+    for split, pairs in splits.items():
+        for src, tgt in pairs:
+            if src in wanted and src not in found:
+                found[src] = {"reference": tgt, "split": split}
+    return found

@@ -15,7 +15,9 @@ Two builds of the same architecture, with the same layer names and weights:
 * training (`stateful=True`, fixed batch size): every LSTM keeps its final (h, c) in
   non-trainable state variables and starts the next window from them -- truncated BPTT
   over contiguous streams, as the classic PTB scripts do. A callback resets them at each
-  epoch start (`components.training.tbptt`).
+  epoch start (`components.training.tbptt`). With `softmax: sampled` it takes
+  `[tokens, targets]` and outputs the per-token sampled-softmax loss
+  (`components.training.sampled_softmax`); its output layer has the Dense's weights.
 * inference (`stateful=False`, any batch size): explicit state inputs and outputs,
   `[tokens, h_1, c_1, ..., h_N, c_N] -> [logits, h_1, c_1, ..., h_N, c_N]`, so evaluation,
   generation and the exported SavedModel carry state themselves.
@@ -67,9 +69,15 @@ def build_language_model(cfg, vocab_size: int, *, stateful: bool = False,
         raise ValueError("a stateful (training) language model needs a fixed batch_size")
     p1, p2 = cfg.embedding_dim, cfg.units
     uniform = keras.initializers.RandomUniform(-_INIT_RANGE, _INIT_RANGE)
+    sampled = stateful and getattr(cfg, "softmax", "full") == "sampled"
+    if sampled and cfg.tie_weights:
+        raise ValueError("model.softmax=sampled does not support model.tie_weights=true")
     if stateful:
         tokens = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="tokens")
         inputs, init_states = tokens, [None] * cfg.layers
+        if sampled:
+            targets = keras.Input(batch_shape=(batch_size, None), dtype="int32", name="targets")
+            inputs = [tokens, targets]
     else:
         tokens = keras.Input((None,), dtype="int32", name="tokens")
         states_in = [keras.Input((p2,), name=name) for name in state_names(cfg.layers)]
@@ -95,6 +103,12 @@ def build_language_model(cfg, vocab_size: int, *, stateful: bool = False,
         if p2 != p1:
             x = keras.layers.Dense(p1, name="tie_projection")(x)
         logits = OutputBias(vocab_size, name="output_bias")(embedding(x, reverse=True))
+    elif sampled:
+        # Training only: outputs the per-token sampled-softmax loss; the weights are the Dense's.
+        from components.training.sampled_softmax import SampledSoftmaxOutput
+
+        logits = SampledSoftmaxOutput(vocab_size, cfg.sampled_softmax_samples, kernel_initializer=uniform,
+                                      name="output_projection")([x, targets])
     else:
         logits = keras.layers.Dense(vocab_size, kernel_initializer=uniform, name="output_projection")(x)
     outputs = logits if stateful else [logits, *states_out]

@@ -60,4 +60,8 @@ def _with_registry_models(config):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run directly (not via `python -m pipeline serve`): same quiet console, set before TensorFlow loads.
+    from pipeline import console
+
+    console.setup(verbose="--verbose" in sys.argv)
+    sys.exit(main([a for a in sys.argv[1:] if a != "--verbose"]))

@@ -33,13 +33,21 @@ def translator_callbacks(train_cfg, *, tokens_per_epoch: int, batches_per_epoch:
     return callbacks
 
 
+def epoch_level(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
+    """Mark a callback whose batch hooks do nothing (epoch-level backups, MLflow's per-epoch
+    logging) as async-safe. Keras otherwise treats any callback defining a batch hook as
+    needing every step's logs on the host, which synchronises the training loop each step."""
+    callback.async_safe = True
+    return callback
+
+
 def lm_callbacks(train_cfg, *, tokens_per_epoch: int, backup_dir: Path, validation,
                  tracking_callback: keras.callbacks.Callback) -> list:
     """`validation`: the `StreamValidation` callback (adds val_* and keeps the best weights)."""
     from components.training.tbptt import ResetStates
 
     # Throughput is measured before validation runs.
-    callbacks = [ResetStates(), keras.callbacks.BackupAndRestore(str(backup_dir)),
+    callbacks = [ResetStates(), epoch_level(keras.callbacks.BackupAndRestore(str(backup_dir))),
                  Throughput(tokens_per_epoch), validation]
     if train_cfg.lr_decay_factor:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
@@ -48,5 +56,5 @@ def lm_callbacks(train_cfg, *, tokens_per_epoch: int, backup_dir: Path, validati
     if train_cfg.early_stopping_patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_perplexity", mode="min",
                                                        patience=train_cfg.early_stopping_patience))
-    callbacks.append(tracking_callback)
+    callbacks.append(epoch_level(tracking_callback))
     return callbacks

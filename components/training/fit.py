@@ -71,6 +71,9 @@ class Throughput(keras.callbacks.Callback):
         super().__init__()
         self.tokens_per_batch = tokens_per_epoch / max(batches_per_epoch or 1, 1)
         self.tokens_per_epoch = tokens_per_epoch if batches_per_epoch is None else None
+        # With the tokens known per epoch the batch hook's count is unused: let Keras dispatch
+        # it asynchronously instead of fetching every step's logs to the host (a sync per step).
+        self.async_safe = batches_per_epoch is None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()

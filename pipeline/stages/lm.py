@@ -23,7 +23,7 @@ from components.models.language_model import build_language_model, copy_weights
 from components.models.saved import MODEL_FILE, load_trained
 from components.text.vocab import Vocabulary
 from components.tracking.plots import plot_curves
-from components.training import distribute, fit
+from components.training import distribute, fit, sampled_softmax
 from components.training.callbacks import lm_callbacks
 from components.training.tbptt import StreamValidation
 from pipeline.runner import Stage
@@ -93,8 +93,13 @@ def train(ctx) -> dict:
         train_ds = train_ds.take(tc.steps_per_epoch)
         tokens_per_epoch = tc.batch_size * tc.steps_per_epoch * tc.seq_len  # all full windows
 
+    sampled = cfg.model.softmax == "sampled"
+    if sampled:  # the training build takes the targets as input and outputs its loss
+        train_ds = sampled_softmax.with_targets(train_ds)
     strategy = ctx.strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and sampled:
+        raise ValueError("model.softmax=sampled is not supported with more than one replica yet")
     if replicas > 1:
         ctx.log(f"data-parallel on {replicas} replicas ({type(strategy).__name__}): "
                 f"{tc.batch_size // replicas} streams each, state carried per replica")
@@ -103,8 +108,11 @@ def train(ctx) -> dict:
         # Stateful layers hold one state row per stream on their replica.
         model = build_language_model(cfg.model, len(vocab), stateful=True, batch_size=tc.batch_size // replicas)
         model.compile(optimizer=fit.make_optimizer(tc),
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=[_perplexity_metric()], jit_compile=tc.jit_compile)
+                      loss=(sampled_softmax.per_token_loss if sampled
+                            else keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
+                      metrics=[sampled_softmax.LossPerplexity() if sampled else _perplexity_metric()],
+                      jit_compile=tc.jit_compile,
+                      steps_per_execution=tc.steps_per_execution)
         eval_model = build_language_model(cfg.model, len(vocab))
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         distribute.patch_keras_for_multi_worker(model)

@@ -15,7 +15,8 @@ import tensorflow as tf
 from components.data import corpus
 from components.data.translation_dataset import batches_for_config
 from components.evaluation.bleu_callback import ValidationBleu
-from components.evaluation.translation_eval import corpus_bleu, teacher_forced_metrics, translate_corpus
+from components.evaluation.translation_eval import (corpus_bleu, corpus_chrf, find_references,
+                                                    teacher_forced_metrics, translate_corpus)
 from components.export.checks import assert_portable, check_translator_reload
 from components.export.translator_export import export_translator
 from components.models.saved import MODEL_FILE, load_trained
@@ -172,7 +173,9 @@ def evaluate(ctx) -> dict:
     hypotheses = translate_corpus(translate_fn, sources, cfg.evaluate.batch_size)
     bleu, signature = corpus_bleu(hypotheses, references, cfg.evaluate.bleu_tokenize)
     metrics["test_bleu"] = bleu
-    ctx.log(f"test BLEU {bleu:.2f} ({signature}); test perplexity {metrics['test_perplexity']:.2f}; "
+    metrics["test_chrf"], chrf_signature = corpus_chrf(hypotheses, references)
+    ctx.log(f"test BLEU {bleu:.2f} ({signature}); test chrF {metrics['test_chrf']:.2f}; "
+            f"test perplexity {metrics['test_perplexity']:.2f}; "
             f"val loss {metrics['val_loss']:.3f}")
     with (ctx.out_dir / "samples.jsonl").open("w", encoding="utf-8") as f:
         for s, r, h in zip(sources, references, hypotheses):
@@ -186,7 +189,11 @@ def evaluate(ctx) -> dict:
             train_hyp, corpus.texts(fit_sample, cfg.data.target_lang), cfg.evaluate.bleu_tokenize)
         ctx.log(f"BLEU on {len(train_src)} training pairs: {metrics['train_sample_bleu']:.2f}")
     examples = translate_corpus(translate_fn, list(cfg.evaluate.examples), cfg.evaluate.batch_size)
-    _write_json(ctx.out_dir / "examples.json", dict(zip(cfg.evaluate.examples, examples)))
+    pairs = {name: list(zip(corpus.texts(ds, cfg.data.source_lang), corpus.texts(ds, cfg.data.target_lang)))
+             for name, ds in splits.items()}
+    example_refs = find_references(list(cfg.evaluate.examples), pairs)
+    _write_json(ctx.out_dir / "examples.json",
+                {s: {"hypothesis": h, **example_refs.get(s, {})} for s, h in zip(cfg.evaluate.examples, examples)})
     _write_json(ctx.out_dir / "hypotheses.json", hypotheses)
     for name in ("samples.jsonl", "examples.json"):
         ctx.tracking.log_artifact(ctx.out_dir / name, artifact_path="evaluation")
@@ -194,7 +201,8 @@ def evaluate(ctx) -> dict:
     ctx.log("test samples (source -> hypothesis | reference):")
     for s, r, h in list(zip(sources, references, hypotheses))[: cfg.evaluate.num_samples]:
         ctx.log(f"  {s}  ->  {h}  |  {r}")
-    return {"metrics": metrics, "info": {"bleu_signature": signature}}
+    return {"metrics": metrics, "info": {"bleu_signature": signature, "chrf_signature": chrf_signature,
+                                         "example_references": example_refs}}
 
 
 def export(ctx) -> dict:
@@ -225,13 +233,18 @@ def summary(manifests: dict) -> list[str]:
     lines = []
     ev = manifests.get("evaluate", {}).get("metrics", {})
     if "test_bleu" in ev:
-        lines.append(f"test BLEU {ev['test_bleu']:.2f} | test perplexity {ev['test_perplexity']:.2f} | "
+        chrf = f" | test chrF {ev['test_chrf']:.2f}" if "test_chrf" in ev else ""
+        lines.append(f"test BLEU {ev['test_bleu']:.2f}{chrf} | test perplexity {ev['test_perplexity']:.2f} | "
                      f"val loss {ev['val_loss']:.3f}")
+    refs = manifests.get("evaluate", {}).get("info", {}).get("example_references", {})
     ex = manifests.get("export", {}).get("info", {})
     if ex.get("path"):
         lines.append(f"SavedModel: {ex['path']}")
+        lines.append("examples (source -> model | reference, split):")
         for src, hyp in ex.get("examples", {}).items():
-            lines.append(f"  {src}  ->  {hyp}")
+            ref = refs.get(src)
+            lines.append(f"  {src}  ->  {hyp}" + (f"  |  {ref['reference']}  ({ref['split']})" if ref else
+                                                  "  |  (not in the corpus)"))
     return lines
 
 

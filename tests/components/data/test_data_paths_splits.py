@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import collections
 import shutil
+from pathlib import Path
 
 import pytest
 
 from components.data.errors import DataError
 from components.data.loading import data_fingerprint, raw_files
-from components.data.paths import resolve_data_dir
+from components.data.paths import locate_data_dir, resolve_data_dir
 from components.data.splits import split_of
 
 
@@ -25,11 +26,28 @@ def test_env_used_when_not_configured(monkeypatch, tmp_path):
     assert resolve_data_dir(None) == tmp_path
 
 
-def test_no_folder_anywhere_says_how_to_fix(monkeypatch):
-    monkeypatch.delenv("PIPELINE_DATA_DIR", raising=False)
-    with pytest.raises(DataError) as e:
-        resolve_data_dir(None)
-    assert "data.data_dir" in str(e.value) and "PIPELINE_DATA_DIR" in str(e.value)
+def test_unset_defaults_to_shared_data_beside_the_checkout(tmp_path):
+    checkout = tmp_path / "repo"
+    checkout.mkdir()
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    path, source = locate_data_dir(None, env={}, checkout_root=checkout)
+    assert path == (tmp_path / "shared" / "data").resolve()
+    assert "shared" in source
+
+
+def test_unset_without_shared_data_uses_tfds_manual_dir(tmp_path):
+    checkout = tmp_path / "repo"
+    checkout.mkdir()  # no ../shared/data beside it
+    path, source = locate_data_dir(None, env={"TFDS_DATA_DIR": str(tmp_path / "tfds")}, checkout_root=checkout)
+    assert path == tmp_path / "tfds" / "downloads" / "manual"
+    assert "download" in source
+    home = resolve_data_dir(None, env={}, checkout_root=checkout)
+    assert home == Path("~/tensorflow_datasets/downloads/manual").expanduser()
+
+
+def test_env_wins_over_shared_data(tmp_path):
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    assert resolve_data_dir(None, env={"PIPELINE_DATA_DIR": "/x"}, checkout_root=tmp_path / "repo") == Path("/x")
 
 
 # --- split_of ----------------------------------------------------------------

@@ -1,0 +1,18 @@
+"""chrF and the example-reference lookup used by the translator's evaluate stage."""
+from components.evaluation.translation_eval import corpus_bleu, corpus_chrf, find_references
+
+
+def test_chrf_rewards_near_misses_that_bleu_scores_zero():
+    refs = ["آپ کیسے ہیں؟"]
+    near = ["آپ کیسی ہیں"]  # one letter and the question mark off
+    assert corpus_bleu(near, refs)[0] < 20
+    chrf, signature = corpus_chrf(near, refs)
+    assert 40 < chrf < 100 and "nc:6" in signature
+    assert corpus_chrf(refs, refs)[0] == 100.0
+
+
+def test_find_references_first_split_wins_and_unknown_sources_are_left_out():
+    splits = {"test": [("Hi.", "سلام")], "validation": [("How are you?", "آپ کیسے ہیں؟"), ("Hi.", "x")]}
+    found = find_references(["How are you?", "Hi.", "Unseen."], splits)
+    assert found == {"How are you?": {"reference": "آپ کیسے ہیں؟", "split": "validation"},
+                     "Hi.": {"reference": "سلام", "split": "test"}}
