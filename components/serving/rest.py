@@ -64,7 +64,7 @@ def _version(text: str | None) -> int | None:
     # Length first: int() of a 5,000-digit string raises ValueError (Python's digit limit).
     if len(text) > 19 or int(text) > _INT64_MAX:
         raise invalid(f"Failed to convert version: {text} to numeric.")
-    return value
+    return int(text)
 
 
 def status_json(resp) -> bytes:
