@@ -218,6 +218,19 @@ class ModelManager:
                   self.name, version, code, message)
 
 
+def _lower_thread_priority(niceness: int = 10) -> None:
+    """Load (and warm up) new versions at a lower CPU priority than request handling.
+
+    Loading a SavedModel and its first calls are seconds of CPU work; on a small machine they
+    compete with the requests served meanwhile by the current version. On Linux setpriority()
+    on a thread id renices only that thread (and threads it starts later); elsewhere, no-op.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+    except (AttributeError, OSError):
+        pass
+
+
 class ModelRegistry:
     """All configured models, each polled by its own thread."""
 
@@ -258,6 +271,7 @@ class ModelRegistry:
             self._threads.append(t)
 
     def _poll_loop(self, mgr: ModelManager) -> None:
+        _lower_thread_priority()
         while not self._stop.is_set():
             try:
                 mgr.poll_once(self._stop.is_set)

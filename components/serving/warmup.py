@@ -55,11 +55,15 @@ def run_warmup(servable: Servable) -> int:
                         entry.WhichOneof("log_type"))
             continue
         request = entry.predict_log.request
-        sig = servable.signature(request.model_spec.signature_name or DEFAULT_SIGNATURE)
-        inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         try:
+            sig = servable.signature(name)
+            try:
+                inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+            except Exception as exc:  # noqa: BLE001 - malformed TensorProtos raise many types
+                raise ServingError("INVALID_ARGUMENT", f"bad input tensor: {exc}") from None
             servable.call(sig, inputs)
         except ServingError as exc:
-            raise ServingError(exc.code, f"Warm-up request {i} ({sig.name}) failed: {exc.message}") from None
+            raise ServingError(exc.code, f"Warm-up request {i} ({name}) failed: {exc.message}") from None
         count += 1
     return count

@@ -450,3 +450,41 @@ def test_call_pool_admission_deadline_and_cancellation():
         future.result(30)
     assert time.monotonic() - started < 10
     assert pool.close(0)
+
+
+def test_warmup_replays_before_publishing_and_a_failing_warmup_fails_the_load(tmp_path):
+    from components.export.warmup import write_warmup_requests
+    from components.serving.servable import load_servable
+    from components.serving.warmup import run_warmup
+    from tests.components.serving.conftest import save_test_model
+
+    calls = []
+
+    def counting_warmup(servable):
+        calls.append((servable.version, registry.manager("m").loaded_versions()))
+        return run_warmup(servable)
+
+    save_test_model(tmp_path / "1", 1)
+    write_warmup_requests(tmp_path / "1", [("serving_default", {"inputs": tf.constant(["a"])}),
+                                           ("numeric", {"x": tf.constant([[1.0, 2.0, 3.0]])})])
+    save_test_model(tmp_path / "2", 2)
+    write_warmup_requests(tmp_path / "2", [("no_such_signature", {"inputs": tf.constant(["a"])})])
+    registry = ModelRegistry([ModelConfig("m", str(tmp_path), VersionPolicy("specific", versions=frozenset({1})))],
+                             poll_wait_seconds=0, loader=load_servable, warmup=counting_warmup)
+    registry.manager("m").poll_once()
+    assert calls == [(1, [])]  # warmed up while not yet visible to requests
+    assert run_warmup(registry.servable("m")) == 2
+
+    registry = ModelRegistry([ModelConfig("m", str(tmp_path))], poll_wait_seconds=0, loader=load_servable,
+                             warmup=run_warmup)
+    registry.manager("m").poll_once()
+    status = registry.status("m", version=2).model_version_status[0]
+    assert status.state == get_model_status_state("END") and "Warm-up request 0" in status.status.error_message
+    with pytest.raises(ServingError):
+        registry.servable("m", version=2)
+
+
+def get_model_status_state(name: str) -> int:
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    return get_model_status_pb2.ModelVersionStatus.State.Value(name)
