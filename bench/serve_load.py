@@ -280,7 +280,7 @@ def hot_swap_main(args, body: bytes) -> int:
     rows = []
     try:
         for batching in [m.strip() for m in args.batching.split(",") if m.strip()]:
-            for warmup in ("off", "on"):
+            for warmup in [m.strip() for m in args.warmup_modes.split(",") if m.strip()]:
                 base = Path(tmp.name) / f"serve-{batching}-{warmup}"
                 base.mkdir()
                 shutil.copytree(newest, base / "1")
@@ -329,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max_batch_size", type=int, default=32)
     p.add_argument("--hot_swap", action="store_true",
                    help="measure latency across version swaps, server warm-up off vs on (batching: --batching)")
+    p.add_argument("--warmup_modes", default="off,on", help="hot swap: server warm-up off,on")
     p.add_argument("--swaps", type=int, default=2, help="hot swap: versions published per server")
     p.add_argument("--swap_clients", type=int, default=8, help="hot swap: concurrent clients")
     p.add_argument("--swap_settle", type=float, default=3.0,

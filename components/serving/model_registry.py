@@ -188,15 +188,7 @@ class ModelManager:
         log.info("Loading servable version {name: %s version: %d} from %s", self.name, version, path)
         fingerprint = self._fingerprint(path)
         try:
-            servable = self._loader(self.name, version, path)
-            if self._warmup is not None:
-                # Before the version is published: the first calls of a freshly loaded SavedModel
-                # are slow (graph optimisation, kernel set-up), and they must not hit clients.
-                started = time.monotonic()
-                count = self._warmup(servable)
-                if count:
-                    log.info("Warmed up servable version {name: %s version: %d} with %d requests in %.2fs",
-                             self.name, version, count, time.monotonic() - started)
+            servable = self._load_and_warm_up(version, path)
         except ServingError as exc:
             self._fail(version, fingerprint, exc.code, exc.message)
             return
@@ -211,24 +203,23 @@ class ModelManager:
             self._status[version] = VersionStatus("AVAILABLE")
         log.info("Successfully loaded servable version {name: %s version: %d}", self.name, version)
 
+    def _load_and_warm_up(self, version: int, path: str) -> Servable:
+        servable = self._loader(self.name, version, path)
+        if self._warmup is not None:
+            # Before the version is published: the first calls of a freshly loaded SavedModel
+            # are slow (graph optimisation, kernel set-up), and they must not hit clients.
+            started = time.monotonic()
+            count = self._warmup(servable)
+            if count:
+                log.info("Warmed up servable version {name: %s version: %d} with %d requests in %.2fs",
+                         self.name, version, count, time.monotonic() - started)
+        return servable
+
     def _fail(self, version: int, fingerprint: tuple, code: str, message: str) -> None:
         self._failed[version] = fingerprint
         self._set_status(version, VersionStatus("END", code, message))
         log.error("Loading servable version {name: %s version: %d} failed: %s: %s",
                   self.name, version, code, message)
-
-
-def _lower_thread_priority(niceness: int = 10) -> None:
-    """Load (and warm up) new versions at a lower CPU priority than request handling.
-
-    Loading a SavedModel and its first calls are seconds of CPU work; on a small machine they
-    compete with the requests served meanwhile by the current version. On Linux setpriority()
-    on a thread id renices only that thread (and threads it starts later); elsewhere, no-op.
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
-    except (AttributeError, OSError):
-        pass
 
 
 class ModelRegistry:
@@ -271,7 +262,6 @@ class ModelRegistry:
             self._threads.append(t)
 
     def _poll_loop(self, mgr: ModelManager) -> None:
-        _lower_thread_priority()
         while not self._stop.is_set():
             try:
                 mgr.poll_once(self._stop.is_set)
