@@ -48,7 +48,7 @@ def _config_file(tmp: Path, lm_base: Path, tagger_base: Path) -> Path:
 def server(module_server_factory, random_lm_base, model_base_path, tmp_path_factory):
     cfg = _config_file(tmp_path_factory.mktemp("cfg"), random_lm_base, model_base_path)
     srv = module_server_factory([f"--model_config_file={cfg}", "--max_tokens=16", "--max_total_tokens=32",
-                                 "--max_instances=8", "--max_body_bytes=65536", "--max_input_chars=256"],
+                                 "--max_instances=8", "--max_input_chars=256"],
                                 model=LM)
     srv.wait_available(TAGGER)
     return srv
@@ -111,6 +111,7 @@ def test_grpc_element_count_is_checked_before_expansion(server):
             assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "--max_instances" in info.value.details()
     rss_after = _rss_mb(server.proc.pid)
+    print(f"server RSS before {rss_before:.0f} MB, after 5 x 10M-element requests {rss_after:.0f} MB")
     # Expanding it once costs ~150 MB (10M Python bytes objects); refused up front costs nothing.
     assert rss_after - rss_before < 40, (rss_before, rss_after)
 
