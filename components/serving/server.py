@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -148,6 +149,11 @@ def run(config: ServerConfig, early_stop: threading.Event | None = None) -> int:
                 return 1
         for m in config.models:
             log.info("Serving model %s from base path %s", m.name, m.base_path)
+        # Move everything allocated so far (TensorFlow, Keras, grpc, FastAPI: ~400k objects) out
+        # of the cyclic GC's reach. A full collection otherwise walks them all, holding the GIL:
+        # loading a version allocates enough to trigger several, and each stalled every request
+        # for ~250-500 ms during a hot swap (a GIL probe: 274 ms -> 51 ms for a full collection).
+        gc.freeze()
         registry.start()
         if grpc_server is not None:
             grpc_server.start()
