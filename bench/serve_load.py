@@ -7,6 +7,13 @@ budget. Servers are started here as subprocesses on free 127.0.0.1 ports.
     .venv/bin/python bench/serve_load.py                      # builds a small string model
     .venv/bin/python bench/serve_load.py --model_base_path=exports/translator --model_name=translator \
         --body='{"instances": ["hello"]}'
+
+Hot-swap mode: clients keep predicting while new versions are published (copy of the
+newest version, temp folder + rename, as the exporter does); reports the longest request
+latency around each swap, with the server's warm-up off and on, side by side:
+
+    .venv/bin/python bench/serve_load.py --hot_swap                # builds a random LM export
+    .venv/bin/python bench/serve_load.py --hot_swap --model_base_path=exports/lm_shakespeare_word --model_name=lm
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -55,6 +63,29 @@ def build_string_model(base: Path, steps: int = 0) -> None:
 
     module = Tagger()
     tf.saved_model.save(module, str(base / "1"), signatures={"serving_default": module.serve})
+
+
+def build_random_lm(base: Path, units: int = 256, layers: int = 2) -> None:
+    """Version 1 of a word-level LM with random weights, written by the project's exporter
+    (so it carries assets.extra/tf_serving_warmup_requests like a pipeline export)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, str(REPO_ROOT))
+    import keras
+
+    from components.data.lm_dataset import fit_lm_vocabulary
+    from components.export.lm_export import export_language_model
+    from components.models.language_model import build_language_model
+    from pipeline.config import LMModelConfig
+
+    lines = ["First Citizen:", "Before we proceed any further, hear me speak.", "All:", "Speak, speak.",
+             "ROMEO:", "But, soft! what light through yonder window breaks?"]
+    vocab = fit_lm_vocabulary(lines, "whitespace")
+    keras.utils.set_random_seed(1)
+    cfg = LMModelConfig(embedding_dim=units // 2, units=units, layers=layers, dropout=0.0, tie_weights=False)
+    export_language_model(build_language_model(cfg, len(vocab)), vocab, base)
+
+
+LM_BODY = {"instances": [{"prompt": "ROMEO:", "max_tokens": 8, "temperature": 0.0, "top_k": 0}]}
 
 
 def free_port() -> int:
@@ -152,6 +183,140 @@ def run_cell(url: str, body: bytes, clients: int, total: int, seconds: float) ->
             "p50": pct(50), "p99": pct(99), "mean": statistics.fmean(latencies) * 1000 if latencies else 0.0}
 
 
+def _status(url: str, model: str) -> dict[str, str]:
+    try:
+        r = requests.get(f"{url}/v1/models/{model}", timeout=5)
+        return {s["version"]: s["state"] for s in r.json().get("model_version_status", [])}
+    except (requests.RequestException, ValueError):
+        return {}
+
+
+def _publish_copy(base: Path, source: Path) -> int:
+    """Copy the newest version to the next number via a temp folder + rename (what the exporter does)."""
+    version = max(int(p.name) for p in base.iterdir() if p.name.isdigit()) + 1
+    tmp = base / f".tmp-bench-{version}"
+    shutil.copytree(source, tmp)
+    os.rename(tmp, base / str(version))
+    return version
+
+
+def run_hot_swap(server: "Server", base: Path, source: Path, body: bytes, clients: int, swaps: int,
+                 settle: float) -> dict:
+    """Clients predict continuously; `swaps` new versions are published one after another.
+
+    For each swap: the longest latency of requests that were in flight at any time between the
+    publish and `settle` seconds after the new version became AVAILABLE."""
+    url = f"{server.url}/v1/models/{server.model_name}:predict"
+    lock = threading.Lock()
+    records: list[tuple[float, float, bool]] = []  # (start, end, ok)
+    stop = threading.Event()
+
+    def client() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                t0 = time.monotonic()
+                try:
+                    ok = session.post(url, data=body, timeout=60,
+                                      headers={"Content-Type": "application/json"}).status_code == 200
+                except requests.RequestException:
+                    ok = False
+                with lock:
+                    records.append((t0, time.monotonic(), ok))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    windows = []
+    try:
+        time.sleep(settle)  # steady state before the first swap
+        for _ in range(swaps):
+            published = time.monotonic()
+            version = _publish_copy(base, source)
+            while _status(server.url, server.model_name).get(str(version)) != "AVAILABLE":
+                if time.monotonic() - published > 120:
+                    raise TimeoutError(f"version {version} never became available; see {server.log.name}")
+                time.sleep(0.05)
+            available = time.monotonic()
+            time.sleep(settle)
+            windows.append((published, available, available + settle))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    baseline = sorted(e - s for s, e, ok in records if ok and e < windows[0][0]) if windows else []
+    per_swap = []
+    for i, (published, available, end) in enumerate(windows):
+        # Each request counts once: for the swap in whose window it started (or, for the first
+        # swap, that was still running when it was published).
+        until = windows[i + 1][0] if i + 1 < len(windows) else end
+        inside = [(e - s, ok) for s, e, ok in records if (s >= published or (i == 0 and e >= published)) and s < until]
+        slowest = max(((e - s, s) for s, e, ok in records
+                       if (s >= published or (i == 0 and e >= published)) and s < until), default=(0.0, 0.0))
+        if os.environ.get("SERVE_LOAD_DEBUG"):
+            print(f"  swap: load {available - published:.2f}s; slowest {slowest[0] * 1000:.0f} ms started "
+                  f"{slowest[1] - published:+.2f}s after publish ({slowest[1] - available:+.2f}s vs available)",
+                  file=sys.stderr)
+        per_swap.append({"max_ms": max((d for d, _ in inside), default=0.0) * 1000,
+                         "errors": sum(not ok for _, ok in inside), "load_s": available - published,
+                         "requests": len(inside)})
+    return {
+        "baseline_p50": baseline[len(baseline) // 2] * 1000 if baseline else float("nan"),
+        "baseline_max": baseline[-1] * 1000 if baseline else float("nan"),
+        "swaps": per_swap,
+        "errors": sum(not ok for _, _, ok in records),
+    }
+
+
+def hot_swap_main(args, body: bytes) -> int:
+    tmp = tempfile.TemporaryDirectory(prefix="serve_swap-")
+    source_base = Path(args.model_base_path) if args.model_base_path else None
+    if source_base is None:
+        source_base = Path(tmp.name) / "source"
+        print("building a random LM export (2x256) ...", file=sys.stderr)
+        build_random_lm(source_base)
+        if not args.body:
+            body = json.dumps(LM_BODY).encode()
+    newest = max((p for p in source_base.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    if not (newest / "assets.extra" / "tf_serving_warmup_requests").is_file():
+        print(f"note: {newest} has no assets.extra/tf_serving_warmup_requests; warm-up has nothing to run",
+              file=sys.stderr)
+    rows = []
+    try:
+        for batching in [m.strip() for m in args.batching.split(",") if m.strip()]:
+            for warmup in [m.strip() for m in args.warmup_modes.split(",") if m.strip()]:
+                base = Path(tmp.name) / f"serve-{batching}-{warmup}"
+                base.mkdir()
+                shutil.copytree(newest, base / "1")
+                extra = ["--file_system_poll_wait_seconds=0.2", f"--enable_model_warmup={warmup == 'on'}"]
+                if batching == "on":
+                    extra += ["--enable_batching", f"--max_batch_size={args.max_batch_size}",
+                              f"--batch_timeout_micros={args.batch_timeout_micros}"]
+                server = Server(args.model_name, str(base), extra, Path(tmp.name) / f"server-{batching}-{warmup}.log")
+                try:
+                    print(f"hot swap: batching {batching}, warm-up {warmup} ...", file=sys.stderr)
+                    server.wait_ready()
+                    warm = run_cell(f"{server.url}/v1/models/{args.model_name}:predict", body, 2, 10, 30)
+                    if warm["ok"] == 0:
+                        raise RuntimeError(f"requests fail; see {server.log.name}")
+                    res = run_hot_swap(server, base, newest, body, args.swap_clients, args.swaps, args.swap_settle)
+                    res.update(batching=batching, warmup=warmup)
+                    rows.append(res)
+                finally:
+                    server.stop()
+    finally:
+        tmp.cleanup()
+    header = (f"{'batching':<9}{'warm-up':<9}{'base p50 ms':>12}{'base max ms':>12}"
+              f"{'max ms across each swap':>26}{'load+warm-up s':>18}{'errors':>8}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        maxes = " / ".join(f"{s['max_ms']:.0f}" for s in r["swaps"])
+        loads = " / ".join(f"{s['load_s']:.1f}" for s in r["swaps"])
+        print(f"{r['batching']:<9}{r['warmup']:<9}{r['baseline_p50']:>12.1f}{r['baseline_max']:>12.1f}"
+              f"{maxes:>26}{loads:>18}{r['errors']:>8}")
+    return 0 if all(r["errors"] == 0 for r in rows) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_base_path", default="", help="TF Serving layout base path (default: build a small model)")
@@ -162,10 +327,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=400, help="requests per cell")
     p.add_argument("--max_seconds", type=float, default=60, help="time budget for all measurements")
     p.add_argument("--clients", default="1,32", help="comma-separated client counts")
-    p.add_argument("--batching", default="off,on", help="comma-separated: off,on")
+    p.add_argument("--batching", default=None, help="comma-separated: off,on (default: off,on; hot swap: off)")
     p.add_argument("--batch_timeout_micros", type=int, default=1000)
     p.add_argument("--max_batch_size", type=int, default=32)
+    p.add_argument("--hot_swap", action="store_true",
+                   help="measure latency across version swaps, server warm-up off vs on (batching: --batching)")
+    p.add_argument("--warmup_modes", default="off,on", help="hot swap: server warm-up off,on")
+    p.add_argument("--swaps", type=int, default=2, help="hot swap: versions published per server")
+    p.add_argument("--swap_clients", type=int, default=8, help="hot swap: concurrent clients")
+    p.add_argument("--swap_settle", type=float, default=3.0,
+                   help="hot swap: seconds of steady traffic before the first swap and after each one")
     args = p.parse_args(argv)
+    if args.batching is None:
+        args.batching = "off" if args.hot_swap else "off,on"
+    if args.hot_swap:
+        return hot_swap_main(args, (args.body or json.dumps({"instances": ["hello world"]})).encode())
 
     clients = [int(c) for c in args.clients.split(",") if c]
     modes = [m.strip() for m in args.batching.split(",") if m.strip()]

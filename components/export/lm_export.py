@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from components.data.lm_dataset import display_tokens, ids_text, join_prompt, terminator_id, text_ids
 from components.export.translator_export import graph_op_types, save_servable  # noqa: F401 (re-export)
+from components.export.warmup import lm_warmup_requests
 from components.models.cudnn import lstm_layers, portable_lstms
 from components.text.vocab import TextEncoder, Vocabulary
 
@@ -147,4 +148,4 @@ def export_language_model(model, vocab: Vocabulary, base: Path) -> Path:
             "generate_seeded": module.generate_seeded.get_concrete_function(),
             "score": module.score.get_concrete_function(),
         }
-        return save_servable(module, signatures, Path(base))
+        return save_servable(module, signatures, Path(base), warmup=lm_warmup_requests())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from components.export.warmup import translator_warmup_requests, write_warmup_requests
 from components.models.cudnn import portable_lstms
 from components.models.translate_fn import encode_sources, translate_beams, translate_strings
 from components.models.translator import translator_parts
@@ -77,13 +78,18 @@ def next_version(base: Path) -> int:
     return max(versions, default=0) + 1
 
 
-def save_servable(module: tf.Module, signatures: dict, base: Path) -> Path:
-    """Write to a hidden temp folder, then rename to the next version (never half-visible)."""
+def save_servable(module: tf.Module, signatures: dict, base: Path, warmup: list | None = None) -> Path:
+    """Write to a hidden temp folder, then rename to the next version (never half-visible).
+
+    ``warmup``: requests for assets.extra/tf_serving_warmup_requests, written before the
+    rename so a server never sees the version without them."""
     base.mkdir(parents=True, exist_ok=True)
     tmp = base / f".tmp-export-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tf.saved_model.save(module, str(tmp), signatures=signatures)
+        if warmup:
+            write_warmup_requests(tmp, warmup)
         version = next_version(base)
         final = base / str(version)
         os.replace(tmp, final)
@@ -108,7 +114,7 @@ def export_translator(model, source_vocab, target_vocab, max_source_len, max_dec
             "tokenize_target": module.tokenize_target.get_concrete_function(),
             "detokenize_target": module.detokenize_target.get_concrete_function(),
         }
-        return save_servable(module, signatures, base)
+        return save_servable(module, signatures, base, warmup=translator_warmup_requests())
 
 
 def graph_op_types(saved_model_dir: Path) -> set[str]:

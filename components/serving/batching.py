@@ -159,7 +159,12 @@ class Batcher:
         task.resolve(outputs)
 
     def _execute(self, batch: _Batch) -> None:
-        tasks = batch.tasks
+        # Requests whose client gave up (REST timeout, gRPC deadline) while queued are dropped.
+        tasks = [t for t in batch.tasks if not t.future.cancelled()]
+        if not tasks:
+            return
+        if len(tasks) != len(batch.tasks):
+            batch.tasks, batch.rows = tasks, sum(t.rows for t in tasks)
         if len(tasks) == 1:
             self._run_alone(batch, tasks[0])
             return

@@ -55,6 +55,11 @@ class Limits:
     max_body_bytes: int = 10 * 1024 * 1024
     max_instances: int = 1024
     max_input_chars: int = 10_000
+    # Generation work is bounded before the model runs: each row's max_tokens, and their sum.
+    max_tokens: int = 512
+    max_total_tokens: int = 8192
+    # Elements of one input tensor, checked from the declared shape before anything is expanded.
+    max_tensor_elements: int = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,14 @@ class ServerConfig:
     intra_op_parallelism: int = 0
     inter_op_parallelism: int = 0
     log_level: str = "INFO"
+    max_concurrent_model_calls: int = 8
+    max_queued_model_calls: int = 64
+    grpc_max_concurrent_rpcs: int = 128
+    rest_max_connections: int = 256
+    http_read_timeout_seconds: float = 15.0
+    http_idle_timeout_seconds: float = 30.0
+    shutdown_grace_seconds: float = 3.0
+    enable_model_warmup: bool = True
     # --model models:/NAME@ALIAS|VERSION: resolved and downloaded by mlflow_source before serving.
     registry_models: tuple[str, ...] = ()
     tracking_uri: str = ""
@@ -124,6 +137,28 @@ def build_arg_parser() -> argparse.ArgumentParser:
     a("--max_body_bytes", type=int, default=10 * 1024 * 1024, help="Largest REST body / gRPC message (bytes).")
     a("--max_instances", type=int, default=1024, help="Most rows (instances) per request.")
     a("--max_input_chars", type=int, default=10_000, help="Longest string element of an input.")
+    a("--max_tokens", type=int, default=512,
+      help="Largest max_tokens per row for generate signatures (inputs named max_tokens); more is a 400.")
+    a("--max_total_tokens", type=int, default=8192,
+      help="Largest sum of max_tokens over the rows of one request.")
+    a("--max_tensor_elements", type=int, default=1 << 20,
+      help="Most elements in one input tensor (checked from its shape before it is built).")
+    a("--max_concurrent_model_calls", type=int, default=8,
+      help="Model calls running at once (REST and gRPC share them).")
+    a("--max_queued_model_calls", type=int, default=64,
+      help="Model calls waiting for a free slot; beyond that a request gets 503 / RESOURCE_EXHAUSTED.")
+    a("--grpc_max_concurrent_rpcs", type=int, default=128,
+      help="gRPC calls in progress before new ones get RESOURCE_EXHAUSTED.")
+    a("--rest_max_connections", type=int, default=256,
+      help="Open REST connections/requests before new requests get 503.")
+    a("--http_read_timeout_seconds", type=float, default=15.0,
+      help="Time to receive a request's headers, and then its body, before the connection is closed.")
+    a("--http_idle_timeout_seconds", type=float, default=30.0,
+      help="An idle keep-alive connection is closed after this long.")
+    a("--shutdown_grace_seconds", type=float, default=3.0,
+      help="On SIGTERM, in-flight requests get this long to finish before their model calls are cancelled.")
+    a("--enable_model_warmup", type=_bool_flag, nargs="?", const=True, default=True,
+      help="Replay assets.extra/tf_serving_warmup_requests before a version takes traffic.")
     a("--rest_api_num_threads", type=int, default=16, help="Worker threads for REST requests.")
     a("--grpc_max_threads", type=int, default=16, help="Worker threads for gRPC requests.")
     a("--rest_api_timeout_in_ms", type=int, default=30_000, help="REST predict timeout (0: none).")
@@ -294,9 +329,17 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
             raise ConfigError(f"--{name} must be in 0..65535, got {value}")
     if args.port == 0 and args.rest_api_port == 0:
         raise ConfigError("both --port and --rest_api_port are 0; nothing to serve on")
-    for name in ("max_body_bytes", "max_instances", "max_input_chars", "rest_api_num_threads", "grpc_max_threads"):
+    for name in ("max_body_bytes", "max_instances", "max_input_chars", "rest_api_num_threads", "grpc_max_threads",
+                 "max_tokens", "max_total_tokens", "max_tensor_elements", "max_concurrent_model_calls",
+                 "grpc_max_concurrent_rpcs", "rest_max_connections"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name} must be >= 1")
+    for name in ("max_queued_model_calls", "shutdown_grace_seconds"):
+        if getattr(args, name) < 0:
+            raise ConfigError(f"--{name} must be >= 0")
+    for name in ("http_read_timeout_seconds", "http_idle_timeout_seconds"):
+        if not getattr(args, name) > 0:
+            raise ConfigError(f"--{name} must be > 0")
 
     return ServerConfig(
         models=models,
@@ -305,13 +348,22 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
         rest_api_port=args.rest_api_port,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         batching=batching,
-        limits=Limits(args.max_body_bytes, args.max_instances, args.max_input_chars),
+        limits=Limits(args.max_body_bytes, args.max_instances, args.max_input_chars, args.max_tokens,
+                      args.max_total_tokens, args.max_tensor_elements),
         rest_api_num_threads=args.rest_api_num_threads,
         grpc_max_threads=args.grpc_max_threads,
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
         intra_op_parallelism=args.tensorflow_intra_op_parallelism,
         inter_op_parallelism=args.tensorflow_inter_op_parallelism,
         log_level=args.log_level,
+        max_concurrent_model_calls=args.max_concurrent_model_calls,
+        max_queued_model_calls=args.max_queued_model_calls,
+        grpc_max_concurrent_rpcs=args.grpc_max_concurrent_rpcs,
+        rest_max_connections=args.rest_max_connections,
+        http_read_timeout_seconds=args.http_read_timeout_seconds,
+        http_idle_timeout_seconds=args.http_idle_timeout_seconds,
+        shutdown_grace_seconds=args.shutdown_grace_seconds,
+        enable_model_warmup=bool(args.enable_model_warmup),
         registry_models=tuple(args.registry_models),
         tracking_uri=args.tracking_uri,
         model_cache_dir=args.model_cache_dir,

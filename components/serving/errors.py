@@ -31,19 +31,43 @@ HTTP_STATUS = {
 }
 
 
-class ServingError(Exception):
-    """A request or load failure with a TF status code name (e.g. ``NOT_FOUND``)."""
+# Error texts quote request data (names, values); a client must never get megabytes back, and a
+# gRPC status message travels in a trailer that clients cap at 8 KiB (a longer one turns the
+# answer into RESOURCE_EXHAUSTED on the client side).
+MAX_MESSAGE_CHARS = 1024
 
-    def __init__(self, code: str, message: str):
+
+def clean_message(message: str) -> str:
+    """Truncate, and make the text encodable: a lone surrogate from the request ("\\ud800")
+    would otherwise make UTF-8 encoding of the JSON error (or the gRPC trailer) fail."""
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + f"... [{len(message) - MAX_MESSAGE_CHARS} more characters]"
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return message
+
+
+class ServingError(Exception):
+    """A request or load failure with a TF status code name (e.g. ``NOT_FOUND``).
+
+    ``http_status`` may override TF Serving's mapping where the issue asks for a different REST
+    code than the gRPC one (a saturated server: 503 over REST, RESOURCE_EXHAUSTED over gRPC).
+    """
+
+    def __init__(self, code: str, message: str, http_status: int | None = None):
         if code not in HTTP_STATUS:
             raise ValueError(f"unknown status code {code!r}")
+        message = clean_message(message)
         super().__init__(message)
         self.code = code
         self.message = message
+        self._http_status = http_status
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS[self.code]
+        return self._http_status or HTTP_STATUS[self.code]
 
     @property
     def grpc_code(self) -> grpc.StatusCode:
@@ -63,3 +87,8 @@ def not_found(message: str) -> ServingError:
 
 def unavailable(message: str) -> ServingError:
     return ServingError("UNAVAILABLE", message)
+
+
+def overloaded(message: str) -> ServingError:
+    """The server is at its concurrency limit: REST 503, gRPC RESOURCE_EXHAUSTED."""
+    return ServingError("RESOURCE_EXHAUSTED", message, http_status=503)

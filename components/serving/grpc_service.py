@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
+    get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -32,6 +33,31 @@ def _abort(context: grpc.ServicerContext, err: ServingError):
     context.abort(err.grpc_code, err.message)
 
 
+class _Undecodable:
+    """What the request deserializer returns for bytes that are not the expected proto.
+
+    grpcio turns a deserializer exception into INTERNAL plus a logged traceback; a client can
+    send any bytes, so we return this marker instead and the handler answers INVALID_ARGUMENT.
+    """
+
+    def __init__(self, message_name: str, error: Exception):
+        self.message = f"Cannot parse the request as {message_name}: {type(error).__name__}"
+
+
+def _safe_deserializer(message_class):
+    def deserialize(data: bytes):
+        try:
+            return message_class.FromString(data)
+        except Exception as exc:  # noqa: BLE001 - DecodeError, RecursionError (deep nesting), ...
+            return _Undecodable(message_class.DESCRIPTOR.full_name, exc)
+    return deserialize
+
+
+def _check_decoded(request, context) -> None:
+    if isinstance(request, _Undecodable):
+        _abort(context, invalid(request.message))
+
+
 def _as_serving_error(exc: Exception) -> ServingError:
     if isinstance(exc, ServingError):
         return exc
@@ -48,11 +74,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._metrics = metrics
 
     def Predict(self, request, context):
+        _check_decoded(request, context)
         name = request.model_spec.name
         model_label = name if name in self._registry.model_names() else "<unknown>"
         try:
             prepared = self._predictor.prepare_proto(request)
-            outputs = self._predictor.run(prepared)
+            outputs = self._predictor.run(prepared, context.time_remaining())
             response = predict_pb2.PredictResponse()
             response.model_spec.name = prepared.servable.name
             response.model_spec.version.value = prepared.servable.version
@@ -67,6 +94,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     def GetModelMetadata(self, request, context):
+        _check_decoded(request, context)
         try:
             if not request.HasField("model_spec"):
                 raise invalid("Missing ModelSpec")
@@ -93,6 +121,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self._registry = registry
 
     def GetModelStatus(self, request, context):
+        _check_decoded(request, context)
         try:
             if not request.HasField("model_spec"):
                 raise invalid("Missing ModelSpec")
@@ -102,9 +131,21 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             _abort(context, _as_serving_error(exc))
 
 
+def _handlers(service: str, methods: dict) -> grpc.GenericRpcHandler:
+    """Like the generated add_*Servicer_to_server, with our tolerant request deserializer."""
+    return grpc.method_handlers_generic_handler(service, {
+        name: grpc.unary_unary_rpc_method_handler(
+            fn, request_deserializer=_safe_deserializer(req), response_serializer=resp.SerializeToString)
+        for name, (fn, req, resp) in methods.items()})
+
+
 def create_grpc_server(host: str, port: int, max_threads: int, max_message_bytes: int,
-                       predictor: Predictor, registry: ModelRegistry, metrics: Metrics) -> grpc.Server:
-    """Build and bind (not start) the gRPC server; raises RuntimeError if the port is taken."""
+                       predictor: Predictor, registry: ModelRegistry, metrics: Metrics,
+                       max_concurrent_rpcs: int | None = None) -> grpc.Server:
+    """Build and bind (not start) the gRPC server; raises RuntimeError if the port is taken.
+
+    ``max_concurrent_rpcs``: grpcio answers RESOURCE_EXHAUSTED beyond it (library code, no
+    hand-written admission for gRPC connections)."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="grpc"),
         options=[
@@ -113,10 +154,21 @@ def create_grpc_server(host: str, port: int, max_threads: int, max_message_bytes
             # Without this, Linux SO_REUSEPORT lets a second server "bind" a port already in use.
             ("grpc.so_reuseport", 0),
         ],
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(predictor, registry, metrics), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(registry), server)
+    prediction = PredictionServicer(predictor, registry, metrics)
+    models = ModelServicer(registry)
+    server.add_generic_rpc_handlers((
+        _handlers("tensorflow.serving.PredictionService", {
+            "Predict": (prediction.Predict, predict_pb2.PredictRequest, predict_pb2.PredictResponse),
+            "GetModelMetadata": (prediction.GetModelMetadata, get_model_metadata_pb2.GetModelMetadataRequest,
+                                 get_model_metadata_pb2.GetModelMetadataResponse),
+        }),
+        _handlers("tensorflow.serving.ModelService", {
+            "GetModelStatus": (models.GetModelStatus, get_model_status_pb2.GetModelStatusRequest,
+                               get_model_status_pb2.GetModelStatusResponse),
+        }),
+    ))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         bound = server.add_insecure_port(address)

@@ -49,9 +49,11 @@ def _specific_request(name: str, version: int) -> str:
 class ModelManager:
     """Owns one model: scans its base path, loads/unloads versions, answers lookups."""
 
-    def __init__(self, config: ModelConfig, loader: Callable[[str, int, str], Servable] = load_servable):
+    def __init__(self, config: ModelConfig, loader: Callable[[str, int, str], Servable] = load_servable,
+                 warmup: Callable[[Servable], int] | None = None):
         self.config = config
         self._loader = loader
+        self._warmup = warmup
         self._lock = threading.Lock()
         self._loaded: dict[int, Servable] = {}  # replaced, never mutated: readers need no lock
         self._status: dict[int, VersionStatus] = {}
@@ -88,10 +90,9 @@ class ModelManager:
             return any(s.state in ("START", "LOADING") for s in self._status.values())
 
     def status(self, version: int | None = None, label: str | None = None):
-        if label is not None:
-            if label not in self.config.version_labels:
-                raise invalid(f"Unrecognized servable version label: {label}")
-            version = self.config.version_labels[label]
+        # TF Serving's GetModelStatus looks only at model_spec.version: a label (even an unknown
+        # one) is ignored and every version is listed. Do the same, for REST and gRPC.
+        del label
         with self._lock:
             statuses = dict(self._status)
         resp = get_model_status_pb2.GetModelStatusResponse()
@@ -187,7 +188,7 @@ class ModelManager:
         log.info("Loading servable version {name: %s version: %d} from %s", self.name, version, path)
         fingerprint = self._fingerprint(path)
         try:
-            servable = self._loader(self.name, version, path)
+            servable = self._load_and_warm_up(version, path)
         except ServingError as exc:
             self._fail(version, fingerprint, exc.code, exc.message)
             return
@@ -202,6 +203,18 @@ class ModelManager:
             self._status[version] = VersionStatus("AVAILABLE")
         log.info("Successfully loaded servable version {name: %s version: %d}", self.name, version)
 
+    def _load_and_warm_up(self, version: int, path: str) -> Servable:
+        servable = self._loader(self.name, version, path)
+        if self._warmup is not None:
+            # Before the version is published: the first calls of a freshly loaded SavedModel
+            # are slow (graph optimisation, kernel set-up), and they must not hit clients.
+            started = time.monotonic()
+            count = self._warmup(servable)
+            if count:
+                log.info("Warmed up servable version {name: %s version: %d} with %d requests in %.2fs",
+                         self.name, version, count, time.monotonic() - started)
+        return servable
+
     def _fail(self, version: int, fingerprint: tuple, code: str, message: str) -> None:
         self._failed[version] = fingerprint
         self._set_status(version, VersionStatus("END", code, message))
@@ -213,8 +226,9 @@ class ModelRegistry:
     """All configured models, each polled by its own thread."""
 
     def __init__(self, models, poll_wait_seconds: float = 1.0,
-                 loader: Callable[[str, int, str], Servable] = load_servable):
-        self._managers = {m.name: ModelManager(m, loader) for m in models}
+                 loader: Callable[[str, int, str], Servable] = load_servable,
+                 warmup: Callable[[Servable], int] | None = None):
+        self._managers = {m.name: ModelManager(m, loader, warmup) for m in models}
         self._poll_wait = poll_wait_seconds
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -6,7 +6,9 @@ and batch identically; REST and gRPC requests even share batches.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,12 +16,14 @@ import numpy as np
 from .batching import Batcher
 from .config import BatchingConfig, Limits
 from .errors import ServingError, invalid
+from .execution import CallHandle, ModelCallPool
 from .metrics import Metrics
 from .model_registry import ModelRegistry
 from .servable import DEFAULT_SIGNATURE, Servable, SignatureInfo
 from .tensors import (
     arrays_from_protos,
     batch_rows,
+    check_generation_budget,
     check_inputs,
     json_request_tensors,
     parse_json_body,
@@ -51,10 +55,11 @@ def model_spec_target(spec) -> tuple[int | None, str | None]:
 
 class Predictor:
     def __init__(self, registry: ModelRegistry, limits: Limits, metrics: Metrics,
-                 batching: BatchingConfig | None = None):
+                 batching: BatchingConfig | None = None, pool: ModelCallPool | None = None):
         self.registry = registry
         self.limits = limits
         self.metrics = metrics
+        self.pool = pool or ModelCallPool(8, 64)
         self.batcher = Batcher(batching, self._invoke) if batching and batching.enabled else None
 
     # ---- preparation ----
@@ -66,6 +71,7 @@ class Predictor:
         sig = servable.signature(sig_name)
         fmt, arrays = json_request_tensors(doc, sig, self.limits)
         check_inputs(sig, arrays, self.limits)
+        check_generation_budget(sig, arrays, self.limits)
         return Prepared(servable, sig, arrays, batch_rows(sig, arrays), fmt)
 
     def prepare_proto(self, request) -> Prepared:
@@ -78,9 +84,11 @@ class Predictor:
         if sig is None:
             # TF Serving's gRPC Predict (predict_util.cc) uses FAILED_PRECONDITION here.
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{sig_name}" not found.')
-        # Every element costs at least a byte on the wire unless the proto is "compressed".
-        arrays = arrays_from_protos(request.inputs, max_elements=self.limits.max_body_bytes)
+        # Shapes are checked against the signature and the limits before any tensor is built:
+        # a 32-byte proto can declare 10,000,000 elements that make_ndarray would expand.
+        arrays = arrays_from_protos(request.inputs, sig, self.limits)
         check_inputs(sig, arrays, self.limits, check_strings=True)
+        check_generation_budget(sig, arrays, self.limits)
         seen: set[str] = set()
         for alias in request.output_filter:
             if alias not in sig.outputs:
@@ -94,25 +102,39 @@ class Predictor:
 
     # ---- execution ----
     def _invoke(self, servable: Servable, sig: SignatureInfo, inputs: dict, requests: int, rows: int) -> dict:
+        """A merged batch, on a batch thread: registered with the pool so shutdown can cancel it."""
+        return self.pool.run_here(lambda: self._call(servable, sig, inputs, requests, rows))
+
+    def _call(self, servable: Servable, sig: SignatureInfo, inputs: dict, requests: int, rows: int) -> dict:
         self.metrics.model_call(servable.name, servable.version, sig.name, requests, rows)
         return servable.call(sig, inputs)
 
-    def submit(self, p: Prepared) -> Future | None:
-        """Queue on the batcher when the request can be merged; None means call it directly."""
+    def start(self, p: Prepared, deadline: float | None = None) -> tuple[Future, CallHandle | None]:
+        """Queue the model call: on the batcher when it can be merged, else on the call pool.
+
+        Returns the future of the (unfiltered) outputs and, for pool calls, the handle that
+        cancels the running call. Raises ServingError when the server is saturated.
+        """
         if self.batcher is not None and self.batcher.accepts(p.rows):
-            return self.batcher.submit(p.servable, p.sig, p.inputs, p.rows)
-        return None
-
-    def call_direct(self, p: Prepared) -> dict[str, np.ndarray]:
+            return self.batcher.submit(p.servable, p.sig, p.inputs, p.rows), None
         rows = p.rows or 0
-        return self._filter(p, self._invoke(p.servable, p.sig, p.inputs, 1, rows))
+        return self.pool.submit(lambda: self._call(p.servable, p.sig, p.inputs, 1, rows), deadline)
 
-    def run(self, p: Prepared) -> dict[str, np.ndarray]:
-        """Blocking predict (gRPC threads)."""
-        fut = self.submit(p)
-        if fut is None:
-            return self.call_direct(p)
-        return self._filter(p, fut.result())
+    def run(self, p: Prepared, timeout: float | None = None) -> dict[str, np.ndarray]:
+        """Blocking predict (gRPC threads); ``timeout`` is the client's remaining deadline."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        future, handle = self.start(p, deadline)
+        try:
+            outputs = future.result(timeout)
+        except FutureTimeout:
+            future.cancel()
+            if handle is not None:
+                handle.cancel()
+            raise ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded") from None
+        return self.finish(p, outputs)
+
+    def finish(self, p: Prepared, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self._filter(p, outputs)
 
     @staticmethod
     def _filter(p: Prepared, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -122,4 +144,4 @@ class Predictor:
 
     def close(self) -> None:
         if self.batcher is not None:
-            self.batcher.stop()
+            self.batcher.stop(timeout=2.0)

@@ -27,7 +27,7 @@ from .config import Limits
 from .errors import ServingError, invalid
 from .metrics import Metrics
 from .model_registry import ModelRegistry
-from .predictor import Predictor, Prepared
+from .predictor import Predictor
 from .tensors import dumps, predict_response_json
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,10 @@ def error_response(err: ServingError) -> Response:
 def _version(text: str | None) -> int | None:
     if not text:
         return None
-    value = int(text)
-    if value > _INT64_MAX:
+    # Length first: int() of a 5,000-digit string raises ValueError (Python's digit limit).
+    if len(text) > 19 or int(text) > _INT64_MAX:
         raise invalid(f"Failed to convert version: {text} to numeric.")
-    return value
+    return int(text)
 
 
 def status_json(resp) -> bytes:
@@ -99,7 +99,8 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, limits: Limits,
-               executor: Executor, timeout_seconds: float | None = None) -> FastAPI:
+               executor: Executor, timeout_seconds: float | None = None,
+               read_timeout_seconds: float | None = None) -> FastAPI:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.exception_handler(StarletteHTTPException)
@@ -110,10 +111,14 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    # One catch-all route: TF Serving matches /v1/... case-insensitively (/V1/Models/m works) and
+    # answers 400 "Malformed request" for any other method on it (HEAD and OPTIONS included).
+    @app.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
     async def v1(request: Request) -> Response:
         raw = request.scope.get("raw_path")
         path = raw.decode("latin-1").split("?", 1)[0] if raw else request.url.path
+        if not path.lower().startswith("/v1/"):
+            return _json_response(dumps({"error": "Not Found"}), 404)
         try:
             if request.method == "POST" and (m := PREDICT_RE.fullmatch(path)):
                 name, ver, label, verb = m.groups()
@@ -132,6 +137,8 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
             raise invalid(f"Malformed request: {request.method} {path}")
         except ServingError as err:
             return error_response(err)
+        except RecursionError:
+            return error_response(invalid("Request nested too deeply"))
         except Exception as exc:  # a bug; still answer JSON, as TF Serving's INTERNAL errors do
             log.exception("request failed")
             return error_response(ServingError("INTERNAL", f"{type(exc).__name__}: {exc}"))
@@ -143,7 +150,12 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
             if verb != "predict":
                 raise ServingError("UNIMPLEMENTED", f"{verb} is not supported by this server; use :predict")
             try:
-                body = await read_body(request, limits.max_body_bytes)
+                # A client trickling its body would otherwise hold a connection forever.
+                body = await asyncio.wait_for(read_body(request, limits.max_body_bytes), read_timeout_seconds)
+            except asyncio.TimeoutError:
+                metrics.request(model_label, "rest", "DEADLINE_EXCEEDED")
+                return _json_response(dumps({"error": "Timed out reading the request body "
+                                                      "(--http_read_timeout_seconds)"}), 408)
             except BodyTooLarge as exc:
                 metrics.request(model_label, "rest", "RESOURCE_EXHAUSTED")
                 return _json_response(dumps({"error": f"Request body of {exc.args[0]} bytes exceeds the "
@@ -156,6 +168,9 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
         except asyncio.TimeoutError:
             metrics.request(model_label, "rest", "DEADLINE_EXCEEDED")
             return error_response(ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded"))
+        except RecursionError:
+            metrics.request(model_label, "rest", "INVALID_ARGUMENT")
+            return error_response(invalid("Request nested too deeply"))
         except Exception as exc:  # a bug; answer like TF Serving's INTERNAL errors, keep serving
             log.exception("predict failed")
             metrics.request(model_label, "rest", "INTERNAL")
@@ -165,20 +180,26 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
 
     async def _run_predict(name: str, version: int | None, label: str | None, body: bytes) -> bytes:
         loop = asyncio.get_running_loop()
+        deadline = None if timeout_seconds is None else loop.time() + timeout_seconds
         if len(body) <= _INLINE_BODY_BYTES:
             prepared = predictor.prepare_json(name, version, label, body)
         else:
             prepared = await loop.run_in_executor(executor, predictor.prepare_json, name, version, label, body)
-        future = predictor.submit(prepared)
-        if future is None:
-            return await loop.run_in_executor(executor, _call_and_format, prepared)
-        outputs = await asyncio.wrap_future(future)
+        # loop.time() is time.monotonic(), the clock the call pool checks deadlines against.
+        future, handle = predictor.start(prepared, deadline)
+        try:
+            outputs = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            # The request timed out (wait_for) or the client went away: a queued call is dropped
+            # by the cancelled future, a running one is aborted through its handle.
+            future.cancel()
+            if handle is not None:
+                handle.cancel()
+            raise
+        outputs = predictor.finish(prepared, outputs)
         if sum(a.size for a in outputs.values()) <= _INLINE_OUTPUT_ELEMENTS:
             return _format(outputs, prepared.fmt)
         return await loop.run_in_executor(executor, _format, outputs, prepared.fmt)
-
-    def _call_and_format(prepared: Prepared) -> bytes:
-        return _format(predictor.call_direct(prepared), prepared.fmt)
 
     def _format(outputs, fmt) -> bytes:
         return dumps(predict_response_json(outputs, fmt))

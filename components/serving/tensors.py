@@ -14,6 +14,8 @@ import base64
 import binascii
 import json
 import math
+import re
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -40,10 +42,15 @@ def type_name(dtype: tf.DType) -> str:
 
 
 def _echo(val: Any) -> str:
+    # Only the start of a value is quoted, so only a bounded prefix of a big list is serialised.
+    if isinstance(val, list) and len(val) > _MAX_ECHO:
+        val = val[:_MAX_ECHO]
     try:
         text = json.dumps(val, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
+    except RecursionError:
+        text = "<value nested too deeply>"
     except (TypeError, ValueError):
-        text = repr(val)
+        text = "<value>"
     return text if len(text) <= _MAX_ECHO else text[:_MAX_ECHO] + "..."
 
 
@@ -69,18 +76,73 @@ class _ElementError(Exception):
 
 # ---------------------------------------------------------------- JSON request parsing
 
+class _JSONRejected(Exception):
+    """Raised from json's number hooks; json.loads lets it through unchanged."""
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: RapidJSON (TF Serving) rejects it, Python would give inf
+        raise _JSONRejected(f"Number too big to be stored in double: {text[:40]}")
+    return value
+
+
+def _parse_int(text: str) -> int | float:
+    # RapidJSON reads integers beyond 64 bits as doubles and rejects those beyond DBL_MAX.
+    # Checking the length first also keeps Python's 4,300-digit int() limit (a ValueError
+    # that json.loads would raise as a 500) out of reach.
+    digits = len(text) - (text[0] == "-")
+    if digits <= 18:
+        return int(text)
+    if digits > 309 or abs(int(text)) > sys.float_info.max:
+        raise _JSONRejected(f"Number too big to be stored in double: {text[:40]}...")
+    return int(text)
+
+
+# A \uD800-\uDFFF escape; json.loads turns a lone one into an unencodable str. The regex is a
+# cheap filter; a hit is confirmed by encoding the parsed document (pairs decode fine).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# RapidJSON with kParseNanAndInfFlag (TF Serving) also takes bare Inf/-Inf, Python only
+# Infinity: rewrite Inf tokens outside strings (the first alternative skips whole strings).
+# The string branch is possessive and also matches an unterminated string up to the end, so
+# the scan never restarts inside a string (linear time even on adversarial bodies).
+_INF_TOKEN = re.compile(r'"(?:[^"\\]|\\[\s\S])*+(?:"|\\?\Z)|\bInf\b')
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_float=_parse_float, parse_int=_parse_int)
+
+
 def parse_json_body(body: bytes) -> dict:
     if not body or not body.strip():
         raise invalid("JSON Parse error: The document is empty")
     try:
-        # Python's json accepts NaN/Infinity, as TF Serving's kParseNanAndInfFlag does.
-        doc = json.loads(body)
-    except RecursionError:
-        raise invalid("JSON Parse error: document nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        raise invalid(f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from None
+        # Strict UTF-8 (json.loads(bytes) would let encoded surrogates such as ED A0 80 through).
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise invalid(f"JSON Parse error: Invalid encoding in string. at offset: {exc.start}") from None
+    try:
+        try:
+            # Python's json accepts NaN/Infinity, as TF Serving's kParseNanAndInfFlag does.
+            doc = _loads(text)
+        except json.JSONDecodeError:
+            if "Inf" not in text:
+                raise
+            fixed = _INF_TOKEN.sub(lambda m: m.group(0) if m.group(0)[0] == '"' else "Infinity", text)
+            if fixed == text:
+                raise
+            doc = _loads(fixed)
+        if _SURROGATE_ESCAPE.search(body):
+            try:
+                json.dumps(doc, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise invalid("JSON Parse error: The surrogate pair in string is invalid.") from None
+    except RecursionError:
+        raise invalid("JSON Parse error: document nested too deeply") from None
+    except _JSONRejected as exc:
+        raise invalid(f"JSON Parse error: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise invalid(f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from None
     if not isinstance(doc, dict):
         raise invalid(f"JSON Value: {_echo(doc)} Is not object")
     return doc
@@ -148,7 +210,10 @@ def _converter(dtype: tf.DType, limits: Limits) -> Callable[[Any], Any]:
                 if len(val) > limit:
                     raise _ElementError(f"string of {len(val)} characters exceeds the limit of "
                                         f"{limit} (--max_input_chars)")
-                return val.encode("utf-8")
+                try:
+                    return val.encode("utf-8")
+                except UnicodeEncodeError:  # pragma: no cover - parse_json_body rejects these first
+                    raise _ElementError("string is not valid UTF-8 (lone surrogate)") from None
             if isinstance(val, dict):
                 data = _decode_b64(val)
                 if len(data) > limit:
@@ -223,6 +288,17 @@ def _shape_str(shape) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
+def _check_elements(name: str, shape, limits: Limits) -> None:
+    count = math.prod(shape)
+    if count > limits.max_tensor_elements:
+        raise invalid(f"input '{_clip(name)}': shape {_shape_str(shape)} has {count} elements, more than the "
+                      f"limit of {limits.max_tensor_elements} (--max_tensor_elements)")
+
+
+def _clip(text: str, limit: int = 64) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _row_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> dict[str, np.ndarray]:
     instances = doc["instances"]
     if not isinstance(instances, list):
@@ -248,6 +324,7 @@ def _row_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> dict[str, np.
 
     def add_item(i: int, name: str, value: Any) -> None:
         shape = _dense_shape(value)
+        _check_elements(name, [len(instances)] + shape, limits)
         out: list = []
         try:
             _fill(value, 0, shape, converters[name], out)
@@ -289,6 +366,7 @@ def _column_tensor(name: str, value: Any, dtype: tf.DType, limits: Limits) -> np
     if shape and shape[0] > limits.max_instances:
         raise invalid(f"input '{name}' has {shape[0]} rows, more than the limit of "
                       f"{limits.max_instances} (--max_instances)")
+    _check_elements(name, shape, limits)
     out: list = []
     try:
         _fill(value, 0, shape, _converter(dtype, limits), out)
@@ -455,21 +533,47 @@ def dumps(obj: Any) -> bytes:
 
 # ---------------------------------------------------------------- TensorProto (gRPC)
 
-def arrays_from_protos(protos, max_elements: int) -> dict[str, np.ndarray]:
-    """TensorProtos -> numpy. ``max_elements`` guards against a tiny proto that declares a huge
-    shape (make_ndarray would expand its repeated last value to fill it)."""
+def arrays_from_protos(protos, sig: SignatureInfo, limits: Limits) -> dict[str, np.ndarray]:
+    """TensorProtos -> numpy, checking each declared shape first.
+
+    A tiny proto can declare a huge shape (make_ndarray fills it by repeating the last value),
+    so the shape is checked against the signature, --max_instances and --max_tensor_elements
+    before anything is allocated."""
     arrays = {}
     for name, proto in protos.items():
         dims = [d.size for d in proto.tensor_shape.dim]
         if any(d < 0 for d in dims) or len(dims) > _MAX_RANK:
-            raise invalid(f"input '{name}': invalid tensor shape {_shape_str(dims)}")
-        if math.prod(dims) > max_elements:
-            raise invalid(f"input '{name}': shape {_shape_str(dims)} has more than {max_elements} elements")
+            raise invalid(f"input '{_clip(name)}': invalid tensor shape {_shape_str(dims[:_MAX_RANK + 1])}")
+        spec = sig.inputs.get(name)
+        if spec is not None and not spec.shape.is_compatible_with(dims):
+            want = "[?]" if spec.shape.rank is None else _shape_str(-1 if d is None else d for d in spec.shape)
+            raise invalid(f"input '{name}' of signature '{sig.name}': got shape {_shape_str(dims)} "
+                          f"but the signature expects {want} (rank {spec.shape.rank})")
+        if dims and dims[0] > limits.max_instances:
+            raise invalid(f"input '{_clip(name)}' has {dims[0]} rows, more than the limit of "
+                          f"{limits.max_instances} (--max_instances)")
+        _check_elements(name, dims, limits)
         try:
             arrays[name] = tf.make_ndarray(proto)
         except Exception as exc:  # malformed protos raise a variety of errors
-            raise invalid(f"input '{name}': cannot convert TensorProto to a tensor: {exc}") from None
+            raise invalid(f"input '{_clip(name)}': cannot convert TensorProto to a tensor: {exc}") from None
     return arrays
+
+
+def check_generation_budget(sig: SignatureInfo, arrays: dict[str, np.ndarray], limits: Limits) -> None:
+    """Bound generation work before the model runs: an LM generate call allocates and loops
+    over max_tokens steps for the whole batch, so max_tokens=2**31-1 would run (and grow) for
+    minutes. Each row's value must be <= --max_tokens and their sum <= --max_total_tokens."""
+    arr = arrays.get("max_tokens")
+    if arr is None or arr.dtype.kind not in "iu" or not arr.size:
+        return
+    largest = int(arr.max())
+    if largest > limits.max_tokens:
+        raise invalid(f"max_tokens {largest} exceeds the limit of {limits.max_tokens} (--max_tokens)")
+    total = int(np.clip(arr, 0, None).astype(np.int64).sum())
+    if total > limits.max_total_tokens:
+        raise invalid(f"max_tokens summed over the request's rows is {total}, more than the limit of "
+                      f"{limits.max_total_tokens} (--max_total_tokens)")
 
 
 # Typed value fields, as TF Serving's Tensor::AsProtoField fills them. Many clients read

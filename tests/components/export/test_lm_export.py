@@ -165,3 +165,19 @@ print(json.dumps({{"greedy": [s.decode("utf-8") for s in greedy.numpy()],
     assert result["seeded"] == expected_seeded
     np.testing.assert_allclose(result["log_likelihood"], expected_score["log_likelihood"].numpy(), rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(result["perplexity"], expected_score["perplexity"].numpy(), rtol=1e-4)
+
+
+def test_export_writes_tf_serving_warmup_requests_that_replay(exported):
+    from components.serving.servable import load_servable
+    from components.serving.warmup import run_warmup
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    _, _, _, path = exported
+    warmup = path / "assets.extra" / "tf_serving_warmup_requests"
+    assert warmup.is_file()
+    logs = [prediction_log_pb2.PredictionLog.FromString(r)
+            for r in tf.data.TFRecordDataset(str(warmup)).as_numpy_iterator()]
+    assert {log.predict_log.request.model_spec.signature_name for log in logs} == {
+        "serving_default", "generate", "generate_seeded", "score"}
+    # The server's own replay (what runs before a version takes traffic) succeeds on the export.
+    assert run_warmup(load_servable("lm", 1, str(path))) == len(logs)

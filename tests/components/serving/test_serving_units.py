@@ -31,6 +31,7 @@ from components.serving.tensors import (
     ROW,
     array_to_proto,
     arrays_from_protos,
+    check_generation_budget,
     check_inputs,
     json_request_tensors,
     parse_json_body,
@@ -199,10 +200,23 @@ def test_float_and_bytes_output_values():
 def test_proto_inputs_with_absurd_shapes_are_rejected():
     from tensorflow.core.framework import tensor_pb2
 
+    limits = Limits(max_instances=10**9, max_tensor_elements=1000)
     proto = tensor_pb2.TensorProto(dtype=tf.float32.as_datatype_enum, float_val=[1.0])
     proto.tensor_shape.dim.add(size=10**10)
-    with pytest.raises(ServingError, match="more than 1000 elements"):
-        arrays_from_protos({"x": proto}, max_elements=1000)
+    proto.tensor_shape.dim.add(size=3)
+    with pytest.raises(ServingError, match="more than the limit of 1000"):
+        arrays_from_protos({"x": proto}, NUM, limits)
+    # 10,000,000 strings declared by a 30-byte proto: refused by --max_instances, never expanded.
+    strings = tensor_pb2.TensorProto(dtype=tf.string.as_datatype_enum, string_val=[b"a"])
+    strings.tensor_shape.dim.add(size=10_000_000)
+    assert len(strings.SerializeToString()) < 40
+    with pytest.raises(ServingError, match="10000000 rows, more than the limit of 4"):
+        arrays_from_protos({"inputs": strings}, ONE, LIMITS)
+    wrong_rank = tensor_pb2.TensorProto(dtype=tf.string.as_datatype_enum, string_val=[b"a"])
+    for _ in range(3):
+        wrong_rank.tensor_shape.dim.add(size=2000)
+    with pytest.raises(ServingError, match="signature expects"):
+        arrays_from_protos({"inputs": wrong_rank}, ONE, Limits(max_instances=10**9))
     deep = "a"
     for _ in range(40):
         deep = [deep]
@@ -352,3 +366,125 @@ def test_registry_reports_loading_as_unavailable(tmp_path):
     finally:
         release.set()
         registry.stop()
+
+
+# ---------------------------------------------------------------- hardening
+
+@pytest.mark.parametrize("body, needle", [
+    (b'["\\ud800"]', "surrogate"),
+    (b'{"instances": ["\\udc00x"]}', "surrogate"),
+    (b'{"instances": ["\xed\xa0\x80"]}', "Invalid encoding"),
+    (b'{"signature_name": "\xed\xa0\x80"}', "Invalid encoding"),
+    (b'{"instances": [' + b"9" * 5000 + b']}', "Number too big"),
+    (b'{"instances": [1e400]}', "Number too big"),
+    (b'{"instances": ' + b"[" * 5000 + b"]" * 5000 + b'}', "nested too deeply"),
+    (b'{"instances": [Inf' + b'"' + b'\\"' * 20000, "Parse error"),
+])
+def test_hostile_json_is_a_parse_error(body, needle):
+    with pytest.raises(ServingError, match=needle) as info:
+        parse_json_body(body)
+    assert info.value.code == "INVALID_ARGUMENT" and len(info.value.message) < 200
+
+
+def test_json_accepts_inf_like_tf_serving_and_valid_surrogate_pairs():
+    doc = parse_json_body(b'{"inputs": [[Inf, -Inf, NaN]], "s": "Inf \\" Inf", "e": "\\ud83d\\ude00"}')
+    assert doc["inputs"][0][:2] == [float("inf"), float("-inf")] and doc["s"] == 'Inf " Inf'
+    assert doc["e"] == "\U0001F600"
+    assert parse_json_body(b'{"n": ' + b"1" * 30 + b'}')["n"] == int("1" * 30)
+
+
+def test_error_messages_are_truncated_and_encodable():
+    err = ServingError("INVALID_ARGUMENT", "x" * 100_000 + "\ud800")
+    assert len(err.message) < 1100
+    err = ServingError("NOT_FOUND", 'signature "\ud800" not found')
+    err.message.encode("utf-8")
+
+
+def test_generation_budget():
+    limits = Limits(max_tokens=100, max_total_tokens=150)
+    ok = {"prompt": np.array([b"a", b"b"], dtype=object), "max_tokens": np.array([100, 50], np.int32)}
+    check_generation_budget(GEN, ok, limits)
+    with pytest.raises(ServingError, match="max_tokens 2147483647 exceeds the limit of 100"):
+        check_generation_budget(GEN, {**ok, "max_tokens": np.array([2**31 - 1, 1], np.int32)}, limits)
+    with pytest.raises(ServingError, match="summed over the request's rows is 200"):
+        check_generation_budget(GEN, {**ok, "max_tokens": np.array([100, 100], np.int32)}, limits)
+
+
+def test_json_element_count_is_checked_before_conversion():
+    limits = Limits(max_tensor_elements=10, max_instances=100)
+    with pytest.raises(ServingError, match="--max_tensor_elements"):
+        json_request_tensors({"inputs": [[1.0, 2.0, 3.0]] * 4}, NUM, limits)
+    with pytest.raises(ServingError, match="--max_tensor_elements"):
+        json_request_tensors({"instances": [[1.0, 2.0, 3.0]] * 4}, NUM, limits)
+
+
+def test_call_pool_admission_deadline_and_cancellation():
+    from components.serving.execution import ModelCallPool
+
+    pool = ModelCallPool(threads=1, queued=1)
+    release = threading.Event()
+    first, _ = pool.submit(release.wait)
+    second, _ = pool.submit(lambda: "ran", deadline=time.monotonic() + 0.05)
+    with pytest.raises(ServingError) as info:  # one running + one queued: the third is refused
+        pool.submit(lambda: None)
+    assert info.value.code == "RESOURCE_EXHAUSTED" and info.value.http_status == 503
+    time.sleep(0.1)
+    release.set()
+    assert first.result(5) is True
+    with pytest.raises(ServingError, match="Deadline exceeded before the model call started"):
+        second.result(5)  # its deadline passed while it waited: it never ran
+
+    # A running tf.function loop is aborted through the call's handle.
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+    def spin(n):
+        return tf.while_loop(lambda i, a: i < n, lambda i, a: (i + 1, tf.tanh(tf.matmul(a, a))),
+                             (tf.constant(0), tf.fill([32, 32], 0.01)))[1]
+
+    spin(tf.constant(1))
+    assert pool.cancellable
+    future, handle = pool.submit(lambda: spin(tf.constant(10**9)))
+    time.sleep(0.3)
+    started = time.monotonic()
+    handle.cancel()
+    with pytest.raises(tf.errors.CancelledError):
+        future.result(30)
+    assert time.monotonic() - started < 10
+    assert pool.close(0)
+
+
+def test_warmup_replays_before_publishing_and_a_failing_warmup_fails_the_load(tmp_path):
+    from components.export.warmup import write_warmup_requests
+    from components.serving.servable import load_servable
+    from components.serving.warmup import run_warmup
+    from tests.components.serving.conftest import save_test_model
+
+    calls = []
+
+    def counting_warmup(servable):
+        calls.append((servable.version, registry.manager("m").loaded_versions()))
+        return run_warmup(servable)
+
+    save_test_model(tmp_path / "1", 1)
+    write_warmup_requests(tmp_path / "1", [("serving_default", {"inputs": tf.constant(["a"])}),
+                                           ("numeric", {"x": tf.constant([[1.0, 2.0, 3.0]])})])
+    save_test_model(tmp_path / "2", 2)
+    write_warmup_requests(tmp_path / "2", [("no_such_signature", {"inputs": tf.constant(["a"])})])
+    registry = ModelRegistry([ModelConfig("m", str(tmp_path), VersionPolicy("specific", versions=frozenset({1})))],
+                             poll_wait_seconds=0, loader=load_servable, warmup=counting_warmup)
+    registry.manager("m").poll_once()
+    assert calls == [(1, [])]  # warmed up while not yet visible to requests
+    assert run_warmup(registry.servable("m")) == 2
+
+    registry = ModelRegistry([ModelConfig("m", str(tmp_path))], poll_wait_seconds=0, loader=load_servable,
+                             warmup=run_warmup)
+    registry.manager("m").poll_once()
+    status = registry.status("m", version=2).model_version_status[0]
+    assert status.state == get_model_status_state("END") and "Warm-up request 0" in status.status.error_message
+    with pytest.raises(ServingError):
+        registry.servable("m", version=2)
+
+
+def get_model_status_state(name: str) -> int:
+    from tensorflow_serving.apis import get_model_status_pb2
+
+    return get_model_status_pb2.ModelVersionStatus.State.Value(name)
