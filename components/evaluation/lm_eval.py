@@ -65,11 +65,16 @@ def stream_metrics(model: keras.Model, stream: np.ndarray, batch_size: int, seq_
 
 # ------------------------------------------------------------------ samples (keras-hub samplers)
 
-def make_sampler(temperature: float, top_k: int, seed: int | None = None) -> keras_hub.samplers.Sampler:
-    """temperature 0 -> greedy; top_k > 0 -> top-k; otherwise sampling from the whole softmax."""
+def make_sampler(temperature: float, top_k: int, seed: int | None = None,
+                 vocab_size: int | None = None) -> keras_hub.samplers.Sampler:
+    """temperature 0 -> greedy; top_k > 0 -> top-k; otherwise sampling from the whole softmax.
+
+    A top_k at or above the vocabulary size keeps every token, so it is whole-softmax sampling
+    (keras-hub's TopKSampler would fail on k > vocabulary inside `tf.math.top_k`); the exported
+    `generate` signature clamps the same way."""
     if temperature <= 0:
         return keras_hub.samplers.GreedySampler()
-    if top_k > 0:
+    if top_k > 0 and (vocab_size is None or top_k < vocab_size):
         return keras_hub.samplers.TopKSampler(k=top_k, temperature=temperature, seed=seed)
     return keras_hub.samplers.RandomSampler(temperature=temperature, seed=seed)
 

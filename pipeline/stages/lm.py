@@ -173,7 +173,7 @@ def evaluate(ctx) -> dict:
 
     samples = {}
     if ec.prompts and ec.sample_tokens:
-        sampler = make_sampler(ec.temperature, ec.top_k, seed=cfg.seed)
+        sampler = make_sampler(ec.temperature, ec.top_k, seed=cfg.seed, vocab_size=len(vocab))
         texts = keras_hub_generate(model, vocab, list(ec.prompts), ec.sample_tokens, sampler)
         greedy = keras_hub_generate(model, vocab, list(ec.prompts), ec.sample_tokens, make_sampler(0, 0))
         samples = {"settings": {"temperature": ec.temperature, "top_k": ec.top_k, "tokens": ec.sample_tokens,

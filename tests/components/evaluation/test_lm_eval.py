@@ -61,3 +61,16 @@ def test_keras_hub_greedy_sampler_generates_argmax_continuations():
     top1 = keras_hub_generate(model, vocab, ["a"], 3, make_sampler(1.5, 1, seed=3))
     assert top1 == ["a c c c"]  # top-k with k = 1 is greedy at any temperature
     assert type(make_sampler(0.7, 0)).__name__ == "RandomSampler"
+
+
+def test_top_k_above_the_vocabulary_samples_from_the_whole_softmax():
+    """evaluate.top_k larger than a small vocabulary (e.g. 40 on a 30-token char LM) must not crash."""
+    from components.data.lm_dataset import fit_lm_vocabulary
+
+    vocab = fit_lm_vocabulary(["a b c d"], "whitespace")
+    model = _constant_model([1 / 8] * 8)
+    sampler = make_sampler(0.8, 40, seed=1, vocab_size=len(vocab))
+    assert type(sampler).__name__ == "RandomSampler"
+    (text,) = keras_hub_generate(model, vocab, ["a"], 4, sampler)
+    assert text.startswith("a")  # uniform over all 8 ids, special ones included
+    assert type(make_sampler(0.8, len(vocab) - 1, vocab_size=len(vocab))).__name__ == "TopKSampler"
