@@ -18,6 +18,7 @@ Variants (all in one process, one after the other, on the same data):
            so Keras fetches each step's logs to the host
   after    the current defaults
   sampled  after + `model.softmax=sampled` (sampled-softmax training loss)
+  bf16     after + `model.output_dtype=bfloat16` (output projection computed in bf16)
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ VARIANTS = {
     "before": ["train.steps_per_execution=1"],
     "after": [],
     "sampled": ["model.softmax=sampled"],
+    "bf16": ["model.output_dtype=bfloat16"],
 }
 
 

@@ -68,8 +68,10 @@ def build_string_model(base: Path, steps: int = 0) -> None:
 def build_random_lm(base: Path, units: int = 256, layers: int = 2) -> None:
     """Version 1 of a word-level LM with random weights, written by the project's exporter
     (so it carries assets.extra/tf_serving_warmup_requests like a pipeline export)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, str(REPO_ROOT))
+    from pipeline import console
+
+    console.setup()  # before TensorFlow: no C++ start-up log lines
     import keras
 
     from components.data.lm_dataset import fit_lm_vocabulary

@@ -299,12 +299,19 @@ class LMModelConfig(Section):
         "full", description="sampled: training loss over sampled_softmax_samples sampled classes (log-uniform, "
                             "Jean et al. 2015) for large vocabularies; evaluation and export always use the full softmax")
     sampled_softmax_samples: int = Field(1024, ge=1, description="negative classes per training batch (sampled softmax)")
+    output_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="bfloat16: training computes the output projection in bf16 (float32 weights, float32 "
+                               "softmax): faster on CPUs with AVX512-BF16/AMX and on GPUs; evaluation and export "
+                               "always use float32")
 
     @model_validator(mode="after")
     def _check_softmax(self):
         if self.softmax == "sampled" and self.tie_weights:
             raise ValueError("model.softmax=sampled needs model.tie_weights=false (the sampled output layer "
                              "has its own weights)")
+        if self.output_dtype == "bfloat16" and (self.tie_weights or self.softmax == "sampled"):
+            raise ValueError("model.output_dtype=bfloat16 applies to the plain output projection only: it needs "
+                             "model.tie_weights=false and model.softmax=full")
         return self
 
 

@@ -110,7 +110,14 @@ def build_language_model(cfg, vocab_size: int, *, stateful: bool = False,
         logits = SampledSoftmaxOutput(vocab_size, cfg.sampled_softmax_samples, kernel_initializer=uniform,
                                       name="output_projection")([x, targets])
     else:
-        logits = keras.layers.Dense(vocab_size, kernel_initializer=uniform, name="output_projection")(x)
+        # bfloat16: the training build's largest matmul (units x vocabulary, every token) runs in
+        # bf16 with float32 weights (Keras mixed policy); the logits go back to float32 before the
+        # softmax. The inference build (evaluation, export) always computes in float32.
+        bf16 = stateful and getattr(cfg, "output_dtype", "float32") == "bfloat16"
+        logits = keras.layers.Dense(vocab_size, kernel_initializer=uniform, name="output_projection",
+                                    dtype="mixed_bfloat16" if bf16 else None)(x)
+        if bf16:
+            logits = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(logits)
     outputs = logits if stateful else [logits, *states_out]
     model = keras.Model(inputs, outputs, name="lm_train" if stateful else "lm")
     assert_cudnn_eligible(model)
