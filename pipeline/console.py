@@ -135,3 +135,9 @@ def quiet_python_libraries() -> None:
     absl.logging.set_verbosity(absl.logging.ERROR)
     import tensorflow_datasets as tfds
     tfds.display_progress_bar(False)
+    import logging
+
+    # MLflow's INFO lines about creating its sqlite tables and a new experiment on a first run;
+    # the pipeline prints the run and store itself.
+    for name in ("mlflow.store.db.utils", "mlflow.tracking.fluent", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
