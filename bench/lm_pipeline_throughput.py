@@ -19,6 +19,12 @@ Variants (all in one process, one after the other, on the same data):
   after    the current defaults
   sampled  after + `model.softmax=sampled` (sampled-softmax training loss)
   bf16     after + `model.output_dtype=bfloat16` (output projection computed in bf16)
+  pytorch  the classic PyTorch word_language_model loop (`bench/pytorch_word_lm.py`) on the same
+           prepared token ids and model sizes, in a subprocess of `--torch-python` (an
+           interpreter with torch; torch is not a project dependency)
+
+A variant may be named more than once (`--variants pytorch,after,pytorch,after`): runs alternate
+and the summary uses each variant's median, so a load change hits both sides.
 """
 from __future__ import annotations
 
@@ -98,6 +104,28 @@ def run_variant(args, variant: str, prepare_dir: Path, root: Path) -> dict:
             "params": result["metrics"]["model_parameters"]}
 
 
+def run_pytorch(args, cfg, prepare_dir: Path) -> dict:
+    """The PyTorch yardstick on the same stream, sizes and window budget, in a subprocess."""
+    import json
+    import subprocess
+
+    if not args.torch_python:
+        raise SystemExit("variant pytorch needs --torch-python PATH (an interpreter with torch and numpy)")
+    from components.text.vocab import Vocabulary
+
+    vocab = Vocabulary.load(prepare_dir / "vocab.json")
+    m, t = cfg.model, cfg.train
+    cmd = [args.torch_python, str(Path(__file__).with_name("pytorch_word_lm.py")),
+           "--train", str(prepare_dir / "streams" / "train.npy"), "--vocab", str(len(vocab)),
+           "--embedding", str(m.embedding_dim), "--units", str(m.units), "--layers", str(m.layers),
+           "--dropout", str(m.dropout), "--batch", str(t.batch_size), "--bptt", str(t.seq_len),
+           "--lr", str(t.learning_rate), "--clip", str(t.clipnorm or 1e9), "--steps", str(args.steps)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return {"epochs": result["tokens_per_sec"], "val_ppl": float("nan"), "params": 0,
+            "note": f"torch {result['torch']}, {result['threads']} threads"}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="configs/lm_shakespeare_word.yaml")
@@ -106,6 +134,7 @@ def main() -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="extra config override for every variant")
     p.add_argument("--work-dir", default=None, help="where prepared data is cached (default: a temp dir)")
+    p.add_argument("--torch-python", default=None, help="interpreter with torch, for the pytorch variant")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
     console.quiet_python_libraries()
@@ -121,15 +150,27 @@ def main() -> None:
     print(f"cpus {os.cpu_count()}; {args.config}: {cfg.model.layers}x{cfg.model.units} LSTM, embedding "
           f"{cfg.model.embedding_dim}, batch {cfg.train.batch_size} x seq_len {cfg.train.seq_len}, "
           f"{args.steps} windows/epoch x 2 epochs", flush=True)
-    results = {}
-    for variant in args.variants.split(","):
-        r = results[variant] = run_variant(args, variant, prepare_dir, root)
-        print(f"{variant:<8} {r['epochs'][-1]:>8,.0f} tokens/s  (epoch 1 with tracing: {r['epochs'][0]:,.0f}; "
-              f"val ppl after 2 short epochs {r['val_ppl']:.1f}; {r['params']:,} params)", flush=True)
-    if "before" in results and "after" in results:
-        print(f"after / before: {results['after']['epochs'][-1] / results['before']['epochs'][-1]:.2f}x",
-              flush=True)
+    import statistics
 
+    results: dict[str, list[float]] = {}
+    for variant in args.variants.split(","):
+        if variant not in VARIANTS and variant != "pytorch":
+            raise SystemExit(f"--variants: unknown {variant!r}; allowed: {', '.join([*VARIANTS, 'pytorch'])}")
+        if variant == "pytorch":
+            r = run_pytorch(args, cfg, prepare_dir)
+            detail = f"epoch 1: {r['epochs'][0]:,.0f}; {r['note']}"
+        else:
+            r = run_variant(args, variant, prepare_dir, root)
+            detail = (f"epoch 1 with tracing: {r['epochs'][0]:,.0f}; val ppl after 2 short epochs "
+                      f"{r['val_ppl']:.1f}; {r['params']:,} params")
+        results.setdefault(variant, []).append(r["epochs"][-1])
+        print(f"{variant:<8} {r['epochs'][-1]:>8,.0f} tokens/s  ({detail})", flush=True)
+    median = {v: statistics.median(xs) for v, xs in results.items()}
+    if len(results) > 1:
+        print("median tokens/s: " + ", ".join(f"{v} {x:,.0f}" for v, x in median.items()), flush=True)
+    for num, den in (("after", "before"), ("after", "pytorch"), ("bf16", "pytorch"), ("sampled", "pytorch")):
+        if num in median and den in median:
+            print(f"{num} / {den}: {median[num] / median[den]:.2f}x", flush=True)
 
 if __name__ == "__main__":
     main()
