@@ -54,9 +54,9 @@ def add_parsers(sub) -> None:
                     help="UTF-8 reference lines, aligned with --src (repeat for more references)")
     ev.add_argument("--metrics", type=_metrics_arg, default=["bleu"], metavar="LIST",
                     help="comma-separated: bleu, chrf, ter (default: bleu)")
-    ev.add_argument("--tokenize", default="13a",
-                    help="sacreBLEU tokenizer for BLEU (default 13a, the pipeline's evaluate.bleu_tokenize default; "
-                         "use the value the model was evaluated with)")
+    ev.add_argument("--tokenize", default=None,
+                    help="sacreBLEU tokenizer for BLEU (default: the evaluate.bleu_tokenize the model was exported "
+                         "with, recorded in its assets.extra/pipeline.json; 13a for exports without it)")
     ev.add_argument("--beam", type=int, default=None, metavar="N", help="as for translate")
     ev.add_argument("--batch-size", type=int, default=32, metavar="N", help="lines per model call (default 32)")
     ev.add_argument("--output", default=None, metavar="FILE", help="also write the translations here (atomically)")
@@ -136,7 +136,8 @@ def cmd_evaluate(args) -> int:
     translate, signature = pick_translate(export, args.beam)
     with _progress(len(sources), True) as bar:
         hypotheses = list(translate_lines(translate, sources, args.batch_size, on_batch=bar.update))
-    scores = score_corpus(hypotheses, references, args.metrics, args.tokenize)
+    tokenize = args.tokenize or export.metadata.get("bleu_tokenize", "13a")
+    scores = score_corpus(hypotheses, references, args.metrics, tokenize)
     if args.output:
         with atomic_text_output(args.output) as out:
             out.writelines(h + "\n" for h in hypotheses)

@@ -137,7 +137,7 @@ class LMServing(tf.Module):
         return {"log_likelihood": log_likelihood, "perplexity": perplexity, "tokens": lengths}
 
 
-def export_language_model(model, vocab: Vocabulary, base: Path) -> Path:
+def export_language_model(model, vocab: Vocabulary, base: Path, metadata: dict | None = None) -> Path:
     """Write exports/<name>/<next version>/ atomically; returns the version folder."""
     with portable_lstms(model):
         module = LMServing(model, vocab)
@@ -148,4 +148,4 @@ def export_language_model(model, vocab: Vocabulary, base: Path) -> Path:
             "generate_seeded": module.generate_seeded.get_concrete_function(),
             "score": module.score.get_concrete_function(),
         }
-        return save_servable(module, signatures, Path(base), warmup=lm_warmup_requests())
+        return save_servable(module, signatures, Path(base), warmup=lm_warmup_requests(), metadata=metadata)

@@ -5,6 +5,7 @@ built only from core TF ops, so stock `tf.saved_model.load` and TF Serving can r
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -78,11 +79,17 @@ def next_version(base: Path) -> int:
     return max(versions, default=0) + 1
 
 
-def save_servable(module: tf.Module, signatures: dict, base: Path, warmup: list | None = None) -> Path:
+METADATA_FILE = Path("assets.extra") / "pipeline.json"
+
+
+def save_servable(module: tf.Module, signatures: dict, base: Path, warmup: list | None = None,
+                  metadata: dict | None = None) -> Path:
     """Write to a hidden temp folder, then rename to the next version (never half-visible).
 
-    ``warmup``: requests for assets.extra/tf_serving_warmup_requests, written before the
-    rename so a server never sees the version without them."""
+    ``warmup``: requests for assets.extra/tf_serving_warmup_requests; ``metadata``: what the
+    pipeline knew at export (config name, languages, BLEU tokenizer), as assets.extra/pipeline.json
+    for the `translate`/`evaluate` commands. Both are written before the rename so a server never
+    sees the version without them; TF Serving ignores other files in assets.extra."""
     base.mkdir(parents=True, exist_ok=True)
     tmp = base / f".tmp-export-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -90,6 +97,9 @@ def save_servable(module: tf.Module, signatures: dict, base: Path, warmup: list 
         tf.saved_model.save(module, str(tmp), signatures=signatures)
         if warmup:
             write_warmup_requests(tmp, warmup)
+        if metadata:
+            (tmp / METADATA_FILE).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
         version = next_version(base)
         final = base / str(version)
         os.replace(tmp, final)
@@ -100,7 +110,7 @@ def save_servable(module: tf.Module, signatures: dict, base: Path, warmup: list 
 
 def export_translator(model, source_vocab, target_vocab, max_source_len, max_decode_len,
                       base: Path, beam_size: int = 1, length_penalty: float = 0.6,
-                      reverse_source: bool = False) -> Path:
+                      reverse_source: bool = False, metadata: dict | None = None) -> Path:
     with portable_lstms(model):
         module = TranslatorServing(model, source_vocab, target_vocab, max_source_len, max_decode_len,
                                    beam_size, length_penalty, reverse_source)
@@ -114,7 +124,7 @@ def export_translator(model, source_vocab, target_vocab, max_source_len, max_dec
             "tokenize_target": module.tokenize_target.get_concrete_function(),
             "detokenize_target": module.detokenize_target.get_concrete_function(),
         }
-        return save_servable(module, signatures, base, warmup=translator_warmup_requests())
+        return save_servable(module, signatures, base, warmup=translator_warmup_requests(), metadata=metadata)
 
 
 def graph_op_types(saved_model_dir: Path) -> set[str]:

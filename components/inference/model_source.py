@@ -91,6 +91,17 @@ class Export:
         return self.module.signatures[name]
 
     @cached_property
+    def metadata(self) -> dict:
+        """assets.extra/pipeline.json, written by the export stage ({} for older exports)."""
+        import json
+
+        path = self.path / "assets.extra" / "pipeline.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        except (OSError, ValueError):
+            return {}
+
+    @cached_property
     def beam_width(self) -> int:
         """The width `translate_beams` (and `translate`, the configured decoding) was exported with."""
         import tensorflow as tf

@@ -196,7 +196,9 @@ def export(ctx) -> dict:
     vocab = Vocabulary.load(ctx.inputs["prepare"] / VOCAB)
     model = load_trained(ctx.inputs["train"])
     base = Path(cfg.export.export_dir) / cfg.model_name
-    path = export_language_model(model, vocab, base)
+    path = export_language_model(model, vocab, base, metadata={
+        "task": "lm", "config": cfg.name, "model_name": cfg.model_name, "dataset": corpus.describe(cfg.data),
+        "tokenizer": cfg.text.tokenizer, "char_level": _char(cfg), "vocab_size": len(vocab)})
     ctx.extra_outputs.append(str(path.resolve()))
     assert_portable(path)
     # Check the round trip now rather than in production: reload and compare.

@@ -213,7 +213,12 @@ def export(ctx) -> dict:
     base = Path(cfg.export.export_dir) / cfg.model_name
     path = export_translator(model, src_vocab, tgt_vocab, cfg.text.max_source_len,
                              cfg.evaluate.max_decode_len, base, cfg.evaluate.beam_size,
-                             cfg.evaluate.length_penalty, cfg.text.reverse_source)
+                             cfg.evaluate.length_penalty, cfg.text.reverse_source,
+                             metadata={"task": "translate", "config": cfg.name, "model_name": cfg.model_name,
+                                       "source_lang": cfg.data.source_lang, "target_lang": cfg.data.target_lang,
+                                       "dataset": corpus.describe(cfg.data),
+                                       "bleu_tokenize": cfg.evaluate.bleu_tokenize,
+                                       "beam_size": cfg.evaluate.beam_size})
     ctx.extra_outputs.append(str(path.resolve()))
     assert_portable(path)
     examples = list(cfg.evaluate.examples)

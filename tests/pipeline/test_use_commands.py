@@ -76,9 +76,11 @@ def test_evaluate_gives_the_evaluate_stage_bleu(translator):
     root, manifest = translator["root"], translator["manifest"]
     stage_bleu = manifest["metrics"]["test_bleu"]
     assert stage_bleu > 0
+    # No --tokenize: the export records the evaluate.bleu_tokenize it was evaluated with (char here).
+    metadata = json.loads((root / "exports" / NAME / "1" / "assets.extra" / "pipeline.json").read_text())
+    assert (metadata["task"], metadata["bleu_tokenize"]) == ("translate", "char")
     proc = run_cli(["evaluate", str(root / "exports" / NAME / "1"), "--src", str(root / "src.txt"),
-                    "--ref", str(root / "ref.txt"), "--tokenize", "char", "--json",
-                    "--output", str(root / "eval_hyp.txt")])
+                    "--ref", str(root / "ref.txt"), "--json", "--output", str(root / "eval_hyp.txt")])
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["bleu"]["score"] == stage_bleu
