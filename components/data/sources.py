@@ -12,8 +12,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from components.data import catalog, loading, parallel_files, text_files
-from components.data.errors import DataError
+from components.data import catalog, loading, parallel_files, text_files, user_files
 from components.data.paths import locate_data_dir, resolve_data_dir
 from components.data.splits import SPLITS
 
@@ -63,11 +62,9 @@ class LocalFiles:
     description: str
 
     def preflight(self) -> str:
-        for split, paths in self.files.items():
+        for paths in self.files.values():
             for path in paths:
-                if not path.is_file():
-                    raise DataError(f"data.{split}: {path} does not exist (one file per split, "
-                                    "paths relative to the folder you run from)")
+                user_files.require_file(path)
         return f"data: {self.description} ({', '.join(self.files)})"
 
     def fingerprint(self) -> str:

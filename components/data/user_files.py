@@ -13,12 +13,18 @@ from pathlib import Path
 from components.data.errors import DataError
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, decompressed when it ends in .gz."""
+def require_file(path: Path) -> Path:
+    """The path, or a `DataError` saying it is missing (also the pre-flight check before a run)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found; check the path in the config's data section "
                         "(relative paths are resolved against the current folder)")
+    return path
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed when it ends in .gz."""
+    path = require_file(path)
     if path.suffix != ".gz":
         return path.read_bytes()
     try:

@@ -95,7 +95,9 @@ class Export:
         """assets.extra/pipeline.json, written by the export stage ({} for older exports)."""
         import json
 
-        path = self.path / "assets.extra" / "pipeline.json"
+        from components.export.translator_export import METADATA_FILE
+
+        path = self.path / METADATA_FILE
         try:
             return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         except (OSError, ValueError):
