@@ -183,16 +183,29 @@ class TrainConfig(DistributeOptions):
         "val_loss", description="also what decides the best checkpoint that is kept")
     val_bleu_examples: int = Field(0, ge=0, description="validation pairs decoded each epoch for val_bleu "
                                                         "(0 = only when early stopping on it, then 500)")
-    lr_schedule: Literal["constant", "plateau", "warmup_cosine"] = Field(
+    lr_schedule: Literal["constant", "plateau", "warmup_cosine", "warmup_rsqrt"] = Field(
         "constant", description="plateau: lr *= plateau_factor when val loss stalls; "
-                                "warmup_cosine: linear warmup then cosine decay over all epochs")
-    warmup_steps: int = Field(1000, ge=0)
+                                "warmup_cosine: linear warmup then cosine decay over all epochs; "
+                                "warmup_rsqrt: linear warmup then lr * sqrt(warmup / step)")
+    warmup_steps: int | None = Field(None, ge=0, description="warm-up length in optimizer steps "
+                                                               "(default 1000 unless warmup_fraction is set)")
+    warmup_fraction: float | None = Field(None, ge=0, lt=1, description="warm-up as a fraction of all "
+                                                                        "training steps (scales with epochs)")
     plateau_factor: float = Field(0.5, gt=0, lt=1)
     plateau_patience: int = Field(1, ge=0)
     bucket_boundaries: list[int] = Field(default_factory=lambda: [8, 16, 32])
     shuffle_buffer: int = Field(10000, ge=1)
     steps_per_epoch: int | None = Field(None, ge=1)
     jit_compile: bool = False
+
+    @model_validator(mode="after")
+    def _one_warmup(self):
+        if self.warmup_steps is not None and self.warmup_fraction is not None:
+            raise ValueError("train.warmup_steps and train.warmup_fraction are both set; "
+                             "give the warm-up one way, e.g. --set train.warmup_steps=null to use the fraction")
+        if self.warmup_steps is None and self.warmup_fraction is None:
+            self.warmup_steps = 1000
+        return self
 
 
 class EvaluateConfig(Section):

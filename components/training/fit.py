@@ -9,15 +9,16 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from components.training import schedules
+
 
 def make_optimizer(train_cfg, total_steps: int | None = None) -> keras.optimizers.Optimizer:
-    """Adam or SGD with global-norm clipping; lr constant or warmup + cosine decay."""
-    lr = train_cfg.learning_rate
-    if getattr(train_cfg, "lr_schedule", "constant") == "warmup_cosine":
-        warmup = min(train_cfg.warmup_steps, max((total_steps or 1) - 1, 0))
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0, warmup_target=train_cfg.learning_rate, warmup_steps=warmup,
-            decay_steps=max((total_steps or 1) - warmup, 1), alpha=0.05)
+    """Adam or SGD with global-norm clipping; lr constant or a warm-up schedule (schedules.py)."""
+    total = total_steps or 1
+    warmup = schedules.warmup_steps(total, getattr(train_cfg, "warmup_steps", None),
+                                    getattr(train_cfg, "warmup_fraction", None))
+    lr = schedules.learning_rate(getattr(train_cfg, "lr_schedule", "constant"), train_cfg.learning_rate,
+                                 total, warmup)
     kwargs = {"learning_rate": lr}
     if train_cfg.clipnorm:
         kwargs["global_clipnorm"] = train_cfg.clipnorm

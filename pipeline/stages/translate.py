@@ -24,7 +24,7 @@ from components.models.translate_fn import make_translate_fn
 from components.models.translator import build_translator
 from components.text.vocab import Vocabulary, fit_vocabulary
 from components.tracking.plots import plot_curves
-from components.training import distribute, fit
+from components.training import distribute, fit, schedules
 from components.training.callbacks import translator_callbacks
 from components.training.losses import MaskedTokenAccuracy, masked_cross_entropy
 from pipeline.runner import Stage
@@ -88,6 +88,12 @@ def train(ctx) -> dict:
         train_ds = train_ds.repeat()
     total_steps = (cfg.train.steps_per_epoch or batches_per_epoch) * cfg.train.epochs
 
+    if cfg.train.lr_schedule.startswith("warmup_"):
+        warmup = schedules.warmup_steps(total_steps, cfg.train.warmup_steps, cfg.train.warmup_fraction)
+        ctx.log(f"learning rate: {cfg.train.lr_schedule}, warm-up {warmup} of {total_steps} steps")
+        warning = schedules.warmup_warning(warmup, total_steps, cfg.train.warmup_steps)
+        if warning:
+            ctx.log(warning)
     strategy = ctx.strategy or tf.distribute.get_strategy()
     if strategy.num_replicas_in_sync > 1:
         ctx.log(f"data-parallel on {strategy.num_replicas_in_sync} replicas ({type(strategy).__name__}); "
