@@ -1,8 +1,11 @@
-"""Load test for the TF-Serving-compatible server: req/s and p50/p99 latency.
+"""Load test for the TF-Serving-compatible server: req/s and p50/p95/p99 latency.
 
 Runs 1 and 32 concurrent REST clients against a server with batching off and
 on, each cell bounded by a request count and a share of an overall time
-budget. Servers are started here as subprocesses on free 127.0.0.1 ports.
+budget, all in one run (the machine is shared: only ratios within a run compare). It
+also reports what batching adds to a lone request (1-client p50, on minus off) and how
+long SIGTERM takes with 8 clients still sending. Servers are started here as
+subprocesses on free 127.0.0.1 ports.
 
     .venv/bin/python bench/serve_load.py                      # builds a small string model
     .venv/bin/python bench/serve_load.py --model_base_path=exports/translator --model_name=translator \
@@ -128,6 +131,22 @@ class Server:
         return sum(float(v) for v in re.findall(
             rf'^model_calls_total{{[^}}]*model="{re.escape(self.model_name)}"[^}}]*}} (\S+)$', text, re.M))
 
+    def sigterm_under_load(self, url: str, body: bytes, clients: int = 8) -> tuple[float, int]:
+        """Seconds from SIGTERM to process exit while `clients` keep sending, and the exit code."""
+        load = threading.Thread(target=run_cell, args=(url, body, clients, 10**9, 60), daemon=True)
+        load.start()
+        time.sleep(1.0)
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        elapsed = time.monotonic() - started
+        load.join(70)
+        return elapsed, code
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -182,7 +201,7 @@ def run_cell(url: str, body: bytes, clients: int, total: int, seconds: float) ->
         return latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))] * 1000
 
     return {"ok": len(latencies), "errors": errors[0], "rps": len(latencies) / wall if wall else 0.0,
-            "p50": pct(50), "p99": pct(99), "mean": statistics.fmean(latencies) * 1000 if latencies else 0.0}
+            "p50": pct(50), "p95": pct(95), "p99": pct(99), "mean": statistics.fmean(latencies) * 1000 if latencies else 0.0}
 
 
 def _status(url: str, model: str) -> dict[str, str]:
@@ -332,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batching", default=None, help="comma-separated: off,on (default: off,on; hot swap: off)")
     p.add_argument("--batch_timeout_micros", type=int, default=1000)
     p.add_argument("--max_batch_size", type=int, default=32)
+    p.add_argument("--sigterm", action=argparse.BooleanOptionalAction, default=True,
+                   help="after each server's cells, time SIGTERM while 8 clients keep sending")
     p.add_argument("--hot_swap", action="store_true",
                    help="measure latency across version swaps, server warm-up off vs on (batching: --batching)")
     p.add_argument("--warmup_modes", default="off,on", help="hot swap: server warm-up off,on")
@@ -358,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         build_string_model(Path(base), args.model_steps)
 
     rows = []
-    budget_end = None
+    stops: list[tuple[str, float, int]] = []
     try:
         for mode in modes:
             extra = ["--enable_batching", f"--max_batch_size={args.max_batch_size}",
@@ -371,27 +392,37 @@ def main(argv: list[str] | None = None) -> int:
                 warm = run_cell(url, body, 2, 20, 10)
                 if warm["ok"] == 0:
                     raise RuntimeError(f"warm-up requests failed; see {server.log.name}")
-                if budget_end is None:  # the time budget covers measurements, not TF start-up
-                    budget_end = time.monotonic() + args.max_seconds
                 for c in clients:
-                    cells_left = cells - len(rows)
-                    share = max(1.0, (budget_end - time.monotonic()) / cells_left)
+                    # An equal share per cell: server start-up (TF import, load) is not measured,
+                    # so a second server's start must not eat into the later cells' time.
+                    share = max(1.0, args.max_seconds / cells)
                     calls_before = server.model_calls()
                     res = run_cell(url, body, c, args.requests, share)
                     res.update(batching=mode, clients=c, calls=server.model_calls() - calls_before)
                     rows.append(res)
                     print(f"  batching={mode} clients={c}: {res['rps']:.0f} req/s", file=sys.stderr)
+                if args.sigterm:
+                    stops.append((mode, *server.sigterm_under_load(url, body)))
             finally:
                 server.stop()
     finally:
         tmp.cleanup()
 
-    header = f"{'batching':<9}{'clients':>8}{'ok':>7}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'model calls':>13}"
+    header = (f"{'batching':<9}{'clients':>8}{'ok':>7}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+              f"{'p99 ms':>9}{'model calls':>13}")
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['batching']:<9}{r['clients']:>8}{r['ok']:>7}{r['errors']:>8}{r['rps']:>9.1f}"
-              f"{r['p50']:>9.1f}{r['p99']:>9.1f}{int(r['calls']):>13}")
+              f"{r['p50']:>9.1f}{r['p95']:>9.1f}{r['p99']:>9.1f}{int(r['calls']):>13}")
+    lone = {r["batching"]: r for r in rows if r["clients"] == 1}
+    if "off" in lone and "on" in lone:
+        print(f"batching adds to a lone request: p50 {lone['on']['p50'] - lone['off']['p50']:+.1f} ms, "
+              f"p95 {lone['on']['p95'] - lone['off']['p95']:+.1f} ms "
+              f"(--batch_timeout_micros={args.batch_timeout_micros})")
+    for mode, seconds, code in stops:
+        print(f"SIGTERM with 8 clients sending (batching {mode}): exit code {code} after {seconds:.2f} s "
+              "(--shutdown_grace_seconds=3)")
     return 0 if all(r["errors"] == 0 for r in rows) else 1
 
 
