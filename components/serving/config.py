@@ -167,9 +167,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
     a("--grpc_max_concurrent_rpcs", type=int, default=128,
       help="gRPC calls in progress before new ones get RESOURCE_EXHAUSTED.")
     a("--rest_max_connections", type=int, default=256,
-      help="Open REST connections/requests before new requests get 503.")
+      help="Open REST connections; a new one beyond it closes the one that has waited longest without a "
+           "request in progress (a request that has arrived is never displaced); if all are busy: 503.")
     a("--http_read_timeout_seconds", type=float, default=15.0,
-      help="Time to receive a request's headers, and then its body, before the connection is closed.")
+      help="Time to receive a request's headers (from their first byte), and then its body, before the "
+           "connection is closed.")
     a("--http_idle_timeout_seconds", type=float, default=30.0,
       help="An idle keep-alive connection is closed after this long.")
     a("--shutdown_grace_seconds", type=float, default=3.0,

@@ -46,6 +46,10 @@ _JSON = "application/json"
 # Anything bigger, and every model call, goes to the thread pool.
 _INLINE_BODY_BYTES = 16 * 1024
 _INLINE_OUTPUT_ELEMENTS = 4096
+# A 10 MB body can parse to ~250 MB of Python objects. Parsing is GIL-bound, so running more
+# than two at once gains nothing and only multiplies that peak (16 at once reached 9.4 GB).
+_LARGE_BODY_BYTES = 1 << 20
+_LARGE_PARSES_AT_ONCE = 2
 
 
 def _json_response(payload: bytes, status: int = 200) -> Response:
@@ -135,6 +139,7 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
                read_timeout_seconds: float | None = None,
                metrics_path: str | None = "/monitoring/prometheus/metrics"):
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    large_parses = asyncio.Semaphore(_LARGE_PARSES_AT_ONCE)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -143,6 +148,11 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
             # Methods outside the route's list (TRACE, PROPFIND, ...): TF Serving's 400, as for PUT.
             return error_response(invalid(f"Malformed request: {request.method} {path}"))
         return _json_response(dumps({"error": str(exc.detail)}), exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def bug(_request: Request, exc: Exception) -> Response:  # instead of Starlette's plain-text 500
+        log.error("request failed: %s: %s", type(exc).__name__, exc)
+        return error_response(ServingError("INTERNAL", f"{type(exc).__name__}: {exc}"))
 
     if metrics_path:
         @app.get(metrics_path)
@@ -224,8 +234,11 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
         deadline = None if timeout_seconds is None else loop.time() + timeout_seconds
         if len(body) <= _INLINE_BODY_BYTES:
             prepared = _prepare(name, version, label, body)
-        else:
+        elif len(body) < _LARGE_BODY_BYTES:
             prepared = await loop.run_in_executor(executor, _prepare, name, version, label, body)
+        else:
+            async with large_parses:
+                prepared = await loop.run_in_executor(executor, _prepare, name, version, label, body)
         del body  # a big body is not needed any more while the model runs
         if isinstance(prepared, ServingError):
             return prepared
