@@ -1,8 +1,11 @@
-"""Load test for the TF-Serving-compatible server: req/s and p50/p99 latency.
+"""Load test for the TF-Serving-compatible server: req/s and p50/p95/p99 latency.
 
 Runs 1 and 32 concurrent REST clients against a server with batching off and
 on, each cell bounded by a request count and a share of an overall time
-budget. Servers are started here as subprocesses on free 127.0.0.1 ports.
+budget, all in one run with both servers up, alternating between them in rounds (the machine is shared: only ratios within a run compare). It
+also reports what batching adds to a lone request (1-client p50, on minus off) and how
+long SIGTERM takes with 8 clients still sending. Servers are started here as
+subprocesses on free 127.0.0.1 ports.
 
     .venv/bin/python bench/serve_load.py                      # builds a small string model
     .venv/bin/python bench/serve_load.py --model_base_path=exports/translator --model_name=translator \
@@ -14,6 +17,10 @@ latency around each swap, with the server's warm-up off and on, side by side:
 
     .venv/bin/python bench/serve_load.py --hot_swap                # builds a random LM export
     .venv/bin/python bench/serve_load.py --hot_swap --model_base_path=exports/lm_shakespeare_word --model_name=lm
+
+Memory mode: server RSS while 16 clients at once send rejected maximum-size bodies:
+
+    .venv/bin/python bench/serve_load.py --memory 16
 """
 
 from __future__ import annotations
@@ -128,6 +135,22 @@ class Server:
         return sum(float(v) for v in re.findall(
             rf'^model_calls_total{{[^}}]*model="{re.escape(self.model_name)}"[^}}]*}} (\S+)$', text, re.M))
 
+    def sigterm_under_load(self, url: str, body: bytes, clients: int = 8) -> tuple[float, int]:
+        """Seconds from SIGTERM to process exit while `clients` keep sending, and the exit code."""
+        load = threading.Thread(target=run_cell, args=(url, body, clients, 10**9, 60), daemon=True)
+        load.start()
+        time.sleep(1.0)
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        elapsed = time.monotonic() - started
+        load.join(70)
+        return elapsed, code
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -174,15 +197,20 @@ def run_cell(url: str, body: bytes, clients: int, total: int, seconds: float) ->
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    latencies.sort()
+    return _summary(latencies, errors[0], wall)
+
+
+def _summary(latencies: list[float], errors: int, wall: float) -> dict:
+    latencies = sorted(latencies)
 
     def pct(p: float) -> float:
         if not latencies:
             return float("nan")
         return latencies[min(len(latencies) - 1, int(round(p / 100 * (len(latencies) - 1))))] * 1000
 
-    return {"ok": len(latencies), "errors": errors[0], "rps": len(latencies) / wall if wall else 0.0,
-            "p50": pct(50), "p99": pct(99), "mean": statistics.fmean(latencies) * 1000 if latencies else 0.0}
+    return {"ok": len(latencies), "errors": errors, "rps": len(latencies) / wall if wall else 0.0,
+            "p50": pct(50), "p95": pct(95), "p99": pct(99), "latencies": latencies, "wall": wall,
+            "mean": statistics.fmean(latencies) * 1000 if latencies else 0.0}
 
 
 def _status(url: str, model: str) -> dict[str, str]:
@@ -319,6 +347,53 @@ def hot_swap_main(args, body: bytes) -> int:
     return 0 if all(r["errors"] == 0 for r in rows) else 1
 
 
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_main(args) -> int:
+    """RSS of the server while `--memory` clients at once send rejected maximum-size bodies
+    (10 MB of `{"instances":[{},{},...]}`: 3.5 M empty objects, refused by --max_instances)."""
+    tmp = tempfile.TemporaryDirectory(prefix="serve_mem-")
+    base = args.model_base_path
+    if not base:
+        base = os.path.join(tmp.name, args.model_name)
+        os.makedirs(base)
+        build_string_model(Path(base))
+    server = Server(args.model_name, base, [], Path(tmp.name) / "server.log")
+    limit = 10 * 1024 * 1024
+    body = b'{"instances":[' + b",".join([b"{}"] * ((limit - 20) // 3)) + b"]}"
+    url = f"{server.url}/v1/models/{args.model_name}:predict"
+    try:
+        server.wait_ready()
+        run_cell(url, json.dumps({"instances": ["hello"]}).encode(), 1, 5, 10)
+        baseline = peak = _rss_mb(server.proc.pid)
+        codes: list[int] = []
+
+        def send() -> None:
+            codes.append(requests.post(url, data=body, timeout=120).status_code)
+
+        for _ in range(args.memory_rounds):
+            threads = [threading.Thread(target=send) for _ in range(args.memory)]
+            for t in threads:
+                t.start()
+            while any(t.is_alive() for t in threads):
+                peak = max(peak, _rss_mb(server.proc.pid))
+                time.sleep(0.02)
+        time.sleep(1.0)
+        after = _rss_mb(server.proc.pid)
+    finally:
+        server.stop()
+        tmp.cleanup()
+    print(f"{args.memory_rounds} x {args.memory} concurrent rejected 10 MB bodies: "
+          f"{codes.count(400)}/{len(codes)} answered 400; server RSS baseline {baseline:.0f} MB, "
+          f"peak {peak:.0f} MB, 1 s after {after:.0f} MB")
+    return 0 if codes.count(400) == len(codes) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model_base_path", default="", help="TF Serving layout base path (default: build a small model)")
@@ -332,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batching", default=None, help="comma-separated: off,on (default: off,on; hot swap: off)")
     p.add_argument("--batch_timeout_micros", type=int, default=1000)
     p.add_argument("--max_batch_size", type=int, default=32)
+    p.add_argument("--rounds", type=int, default=4,
+                   help="each cell is measured in this many slices, alternating between the servers")
+    p.add_argument("--sigterm", action=argparse.BooleanOptionalAction, default=True,
+                   help="after each server's cells, time SIGTERM while 8 clients keep sending")
     p.add_argument("--hot_swap", action="store_true",
                    help="measure latency across version swaps, server warm-up off vs on (batching: --batching)")
     p.add_argument("--warmup_modes", default="off,on", help="hot swap: server warm-up off,on")
@@ -339,7 +418,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--swap_clients", type=int, default=8, help="hot swap: concurrent clients")
     p.add_argument("--swap_settle", type=float, default=3.0,
                    help="hot swap: seconds of steady traffic before the first swap and after each one")
+    p.add_argument("--memory", type=int, default=0,
+                   help="memory mode: this many clients at once send rejected 10 MB bodies; prints server RSS")
+    p.add_argument("--memory_rounds", type=int, default=2, help="memory mode: rounds of --memory requests")
     args = p.parse_args(argv)
+    if args.memory:
+        return memory_main(args)
     if args.batching is None:
         args.batching = "off" if args.hot_swap else "off,on"
     if args.hot_swap:
@@ -358,40 +442,61 @@ def main(argv: list[str] | None = None) -> int:
         build_string_model(Path(base), args.model_steps)
 
     rows = []
-    budget_end = None
+    stops: list[tuple[str, float, int]] = []
+    servers: dict[str, Server] = {}
+    rounds = max(1, args.rounds)
     try:
+        # All servers run at once and every cell is measured in `rounds` slices that alternate
+        # between them, so batching off and on see the same machine load (the machine is shared).
         for mode in modes:
             extra = ["--enable_batching", f"--max_batch_size={args.max_batch_size}",
                      f"--batch_timeout_micros={args.batch_timeout_micros}"] if mode == "on" else []
-            server = Server(args.model_name, base, extra, Path(tmp.name) / f"server-{mode}.log")
-            try:
-                print(f"starting server (batching {mode}) ...", file=sys.stderr)
-                server.wait_ready()
-                url = f"{server.url}/v1/models/{args.model_name}:predict"
-                warm = run_cell(url, body, 2, 20, 10)
-                if warm["ok"] == 0:
-                    raise RuntimeError(f"warm-up requests failed; see {server.log.name}")
-                if budget_end is None:  # the time budget covers measurements, not TF start-up
-                    budget_end = time.monotonic() + args.max_seconds
-                for c in clients:
-                    cells_left = cells - len(rows)
-                    share = max(1.0, (budget_end - time.monotonic()) / cells_left)
-                    calls_before = server.model_calls()
-                    res = run_cell(url, body, c, args.requests, share)
-                    res.update(batching=mode, clients=c, calls=server.model_calls() - calls_before)
-                    rows.append(res)
-                    print(f"  batching={mode} clients={c}: {res['rps']:.0f} req/s", file=sys.stderr)
-            finally:
-                server.stop()
+            servers[mode] = Server(args.model_name, base, extra, Path(tmp.name) / f"server-{mode}.log")
+        for mode, server in servers.items():
+            print(f"starting server (batching {mode}) ...", file=sys.stderr)
+            server.wait_ready()
+            if run_cell(server.url + f"/v1/models/{args.model_name}:predict", body, 2, 20, 10)["ok"] == 0:
+                raise RuntimeError(f"warm-up requests failed; see {server.log.name}")
+        share = max(1.0, args.max_seconds / cells)  # seconds per cell
+        for c in clients:
+            parts: dict[str, list[dict]] = {mode: [] for mode in modes}
+            calls = dict.fromkeys(modes, 0.0)
+            for _ in range(rounds):
+                for mode, server in servers.items():
+                    before = server.model_calls()
+                    parts[mode].append(run_cell(f"{server.url}/v1/models/{args.model_name}:predict", body, c,
+                                                max(1, args.requests // rounds), share / rounds))
+                    calls[mode] += server.model_calls() - before
+            for mode in modes:
+                res = _summary([x for part in parts[mode] for x in part["latencies"]],
+                               sum(part["errors"] for part in parts[mode]), sum(part["wall"] for part in parts[mode]))
+                res.update(batching=mode, clients=c, calls=calls[mode])
+                rows.append(res)
+                print(f"  batching={mode} clients={c}: {res['rps']:.0f} req/s", file=sys.stderr)
+        if args.sigterm:
+            for mode, server in servers.items():
+                stops.append((mode, *server.sigterm_under_load(
+                    f"{server.url}/v1/models/{args.model_name}:predict", body)))
     finally:
+        for server in servers.values():
+            server.stop()
         tmp.cleanup()
 
-    header = f"{'batching':<9}{'clients':>8}{'ok':>7}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'model calls':>13}"
+    header = (f"{'batching':<9}{'clients':>8}{'ok':>7}{'errors':>8}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+              f"{'p99 ms':>9}{'model calls':>13}")
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['batching']:<9}{r['clients']:>8}{r['ok']:>7}{r['errors']:>8}{r['rps']:>9.1f}"
-              f"{r['p50']:>9.1f}{r['p99']:>9.1f}{int(r['calls']):>13}")
+              f"{r['p50']:>9.1f}{r['p95']:>9.1f}{r['p99']:>9.1f}{int(r['calls']):>13}")
+    lone = {r["batching"]: r for r in rows if r["clients"] == 1}
+    if "off" in lone and "on" in lone:
+        print(f"batching adds to a lone request: p50 {lone['on']['p50'] - lone['off']['p50']:+.1f} ms, "
+              f"p95 {lone['on']['p95'] - lone['off']['p95']:+.1f} ms "
+              f"(--batch_timeout_micros={args.batch_timeout_micros})")
+    for mode, seconds, code in stops:
+        print(f"SIGTERM with 8 clients sending (batching {mode}): exit code {code} after {seconds:.2f} s "
+              "(--shutdown_grace_seconds=3)")
     return 0 if all(r["errors"] == 0 for r in rows) else 1
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
 
 log = logging.getLogger(__name__)
+
+DEFAULT_METRICS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's PrometheusExporter::kPrometheusPath
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,14 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """TF Serving's MonitoringConfig: where the Prometheus metrics are served, if at all."""
+
+    enabled: bool = True  # TF Serving: off without --monitoring_config_file; ours is on by default
+    path: str = DEFAULT_METRICS_PATH
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     models: tuple[ModelConfig, ...]
     host: str = "127.0.0.1"
@@ -89,6 +100,12 @@ class ServerConfig:
     registry_models: tuple[str, ...] = ()
     tracking_uri: str = ""
     model_cache_dir: str = ""
+    http_first_byte_timeout_seconds: float = 5.0
+    monitoring: MonitoringConfig = MonitoringConfig()
+    model_config_file: str = ""
+    model_config_file_poll_wait_seconds: float = 0.0
+    grpc_channel_arguments: tuple[tuple[str, int | str], ...] = ()
+    allow_version_labels_for_unavailable_models: bool = False
 
 
 class ConfigError(ValueError):
@@ -150,9 +167,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
     a("--grpc_max_concurrent_rpcs", type=int, default=128,
       help="gRPC calls in progress before new ones get RESOURCE_EXHAUSTED.")
     a("--rest_max_connections", type=int, default=256,
-      help="Open REST connections/requests before new requests get 503.")
+      help="Open REST connections; a new one beyond it closes the one that has waited longest without a "
+           "request in progress (a request that has arrived is never displaced); if all are busy: 503.")
     a("--http_read_timeout_seconds", type=float, default=15.0,
-      help="Time to receive a request's headers, and then its body, before the connection is closed.")
+      help="Time to receive a request's headers (from their first byte), and then its body, before the "
+           "connection is closed.")
     a("--http_idle_timeout_seconds", type=float, default=30.0,
       help="An idle keep-alive connection is closed after this long.")
     a("--shutdown_grace_seconds", type=float, default=3.0,
@@ -165,7 +184,94 @@ def build_arg_parser() -> argparse.ArgumentParser:
     a("--tensorflow_intra_op_parallelism", type=int, default=0, help="TF intra-op threads (0: TF default).")
     a("--tensorflow_inter_op_parallelism", type=int, default=0, help="TF inter-op threads (0: TF default).")
     a("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    a("--http_first_byte_timeout_seconds", type=float, default=5.0,
+      help="A new REST connection that sends nothing for this long is closed (at most "
+           "--http_read_timeout_seconds).")
+    # tensorflow_model_server flags this server implements.
+    a("--monitoring_config_file", default="",
+      help="MonitoringConfig text proto (prometheus_config { enable: true, path: ... }): where the "
+           f"Prometheus metrics are served (default: on, at {DEFAULT_METRICS_PATH}).")
+    a("--model_config_file_poll_wait_seconds", type=float, default=0.0,
+      help="Re-read --model_config_file this often and apply changes: models added, removed, new "
+           "version policies and labels (0: read once).")
+    a("--grpc_channel_arguments", default="",
+      help="Comma-separated gRPC server arguments, e.g. grpc.max_connection_age_ms=2000.")
+    a("--tensorflow_session_parallelism", type=int, default=0,
+      help="TF intra- and inter-op threads, where the two flags below are 0.")
+    a("--allow_version_labels_for_unavailable_models", type=_bool_flag, nargs="?", const=True, default=False,
+      help="Accept a version label pointing at a version that is not (yet) loaded.")
+    a("--version", action="store_true", help="Print the server and TensorFlow versions and exit.")
+    for name in TF_SERVING_FLAGS:
+        a(f"--{name}", default=None, nargs="?", const="true", help=argparse.SUPPRESS)
     return p
+
+
+# The other tensorflow_model_server flags (TF Serving 2.x main.cc). Each value in the set is what
+# this server does anyway, so it is accepted; any other value fails start-up naming the flag.
+_BOOLS = frozenset({"true", "false"})
+TF_SERVING_FLAGS: dict[str, tuple[frozenset[str], str]] = {
+    "grpc_socket_path": (frozenset({""}), "a UNIX-socket gRPC listener is not implemented; use --port"),
+    "rest_api_enable_cors_support": (frozenset({"false"}), "CORS headers are not implemented"),
+    "enable_per_model_batching_parameters": (
+        frozenset({"false"}), "per-model batching_params.pbtxt is not read; use --batching_parameters_file"),
+    "num_load_threads": (frozenset({"0"}), "load threads are not configurable (each model loads on its own "
+                                           "thread, its versions one at a time)"),
+    "num_unload_threads": (frozenset({"0"}), "unload threads are not configurable"),
+    "max_num_load_retries": (frozenset({"0"}), "timed load retries are not implemented (a version that "
+                                               "failed to load is retried when its files change)"),
+    "load_retry_interval_micros": (frozenset(), "timed load retries are not implemented"),
+    "flush_filesystem_caches": (_BOOLS, ""),  # a cache hint for TF Serving's file systems: no effect here
+    "tensorflow_session_config_file": (
+        frozenset({""}), "session ConfigProto files are not read; use --tensorflow_intra_op_parallelism "
+                         "and --tensorflow_inter_op_parallelism"),
+    "use_alts_credentials": (frozenset({"false"}), "ALTS credentials are not implemented"),
+    "ssl_config_file": (frozenset({""}), "TLS is not implemented; terminate TLS in a proxy"),
+    "platform_config_file": (frozenset({""}), "only the TensorFlow SavedModel platform is served"),
+    "per_process_gpu_memory_fraction": (frozenset({"0"}), "GPU memory fractions are not implemented"),
+    "saved_model_tags": (frozenset({"serve"}), "only the 'serve' MetaGraph is loaded"),
+    "num_request_iterations_for_warmup": (frozenset({"0", "1"}), "each warm-up record is replayed once"),
+    "remove_unused_fields_from_bundle_metagraph": (_BOOLS, ""),  # a memory hint: no effect here
+    "prefer_tflite_model": (frozenset({"false"}), "TF Lite models are not served"),
+    "num_tflite_pools": (frozenset(), "TF Lite models are not served"),
+    "num_tflite_interpreters_per_pool": (frozenset(), "TF Lite models are not served"),
+    "enable_signature_method_name_check": (frozenset({"false"}), "SignatureDef method names are not checked"),
+    "xla_cpu_compilation_enabled": (_BOOLS, ""),  # XLA JIT is always available here
+    "xla_gpu_compilation_enabled": (_BOOLS, ""),
+    "enable_profiler": (frozenset({"false"}), "the profiler service is not implemented"),
+    "thread_pool_factory_config_file": (frozenset({""}), "ThreadPoolConfig files are not read"),
+    "mixed_precision": (frozenset({""}), "precision is fixed at export"),
+    "skip_initialize_tpu": (_BOOLS, ""),  # no TPU support: nothing to initialise
+    "enable_grpc_healthcheck_service": (frozenset({"false"}), "the gRPC health service is not implemented; "
+                                                              "poll GET /v1/models/NAME or GetModelStatus"),
+    "enable_serialization_as_tensor_content": (
+        frozenset({"false"}), "responses fill the typed fields (float_val, ...), as TF Serving's default"),
+}
+
+
+def check_tf_serving_flags(args: argparse.Namespace) -> None:
+    for name, (accepted, reason) in TF_SERVING_FLAGS.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        canon = value.strip().lower()
+        if accepted == _BOOLS or accepted <= _BOOLS:
+            canon = {"1": "true", "t": "true", "0": "false", "f": "false"}.get(canon, canon)
+        if canon not in accepted:
+            raise ConfigError(f"--{name}={value} is not supported by this server: {reason}")
+
+
+def parse_grpc_channel_arguments(text: str) -> tuple[tuple[str, int | str], ...]:
+    """TF Serving's format: 'key=value,key=value'; integer values are passed as integers."""
+    out = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        try:
+            out.append((key.strip(), int(value)))
+        except ValueError:
+            out.append((key.strip(), value))
+    return tuple(out)
 
 
 def _normalise_base_path(path: str) -> str:
@@ -210,6 +316,37 @@ def load_model_config_file(path: str) -> tuple[ModelConfig, ...]:
     if len(set(names)) != len(names):
         raise ConfigError(f"duplicate model names in {path}: {names}")
     return tuple(models)
+
+
+_VERSION_DIR = re.compile(r"^\d{1,18}$")  # fits int64, like TF Serving's ParseVersionNumber
+
+
+def version_dirs(base_path: str) -> dict[int, str] | None:
+    """Integer-named folders under a base path ({version: path}); None if it cannot be listed."""
+    try:
+        entries = list(os.scandir(base_path))
+    except OSError:
+        return None
+    # Non-integer names (e.g. an exporter's temp folder before its rename) are ignored.
+    return {int(e.name): e.path for e in entries if _VERSION_DIR.match(e.name) and e.is_dir()}
+
+
+def check_version_labels(models, allow_unavailable: bool = False) -> None:
+    """TF Serving refuses a config whose label points at a version that is not loaded (unless
+    --allow_version_labels_for_unavailable_models); so do we, against the versions on disk that
+    the model's version policy selects."""
+    if allow_unavailable:
+        return
+    for m in models:
+        if not m.version_labels:
+            continue
+        selected = m.version_policy.select(list(version_dirs(m.base_path) or {}))
+        for label, version in sorted(m.version_labels.items()):
+            if version not in selected:
+                raise ConfigError(
+                    f"model {m.name}: version label {label!r} points at version {version}, which is not "
+                    f"loaded (versions the policy selects under {m.base_path}: {sorted(selected) or 'none'}); "
+                    "fix the label or pass --allow_version_labels_for_unavailable_models")
 
 
 def _version_policy(mc) -> VersionPolicy:
@@ -284,13 +421,52 @@ def load_batching_parameters_file(path: str, base: BatchingConfig) -> BatchingCo
     )
 
 
+def _monitoring_config_class():
+    """``tensorflow.serving.MonitoringConfig`` (monitoring_config.proto), which
+    tensorflow-serving-api does not ship either; two tiny messages, declared like the one above."""
+    pool = descriptor_pool.DescriptorPool()
+    fdp = descriptor_pb2.FileDescriptorProto(name="serving_compat/monitoring_config.proto",
+                                             package="tensorflow.serving", syntax="proto3")
+    F = descriptor_pb2.FieldDescriptorProto
+    prom = fdp.message_type.add(name="PrometheusConfig")
+    prom.field.add(name="enable", number=1, type=F.TYPE_BOOL, label=F.LABEL_OPTIONAL)
+    prom.field.add(name="path", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
+    mon = fdp.message_type.add(name="MonitoringConfig")
+    mon.field.add(name="prometheus_config", number=1, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL,
+                  type_name=".tensorflow.serving.PrometheusConfig")
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.MonitoringConfig"))
+
+
+def load_monitoring_config_file(path: str) -> MonitoringConfig:
+    """TF Serving's --monitoring_config_file: ``prometheus_config { enable: true path: "/metrics" }``."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --monitoring_config_file {path}: {exc}") from exc
+    cfg = _monitoring_config_class()()
+    try:
+        text_format.Parse(text, cfg)
+    except text_format.ParseError as exc:
+        raise ConfigError(f"invalid --monitoring_config_file {path}: {exc}") from exc
+    prom = cfg.prometheus_config
+    metrics_path = prom.path or DEFAULT_METRICS_PATH
+    if prom.enable and (not metrics_path.startswith("/") or metrics_path.lower().startswith("/v1/")):
+        raise ConfigError(f"--monitoring_config_file {path}: prometheus_config.path must start with / and "
+                          f"lie outside /v1/, got {prom.path!r}")
+    return MonitoringConfig(enabled=prom.enable, path=metrics_path)
+
+
 def parse_args(argv: list[str] | None) -> ServerConfig:
     """Flags -> ServerConfig; raises ConfigError (or SystemExit from argparse) on bad input."""
     args = build_arg_parser().parse_args(argv)
     if args.model_config_file and args.model_base_path:
         raise ConfigError("use either --model_config_file or --model_name/--model_base_path, not both")
+    check_tf_serving_flags(args)
     if args.model_config_file:
         models = load_model_config_file(args.model_config_file)
+        check_version_labels(models, args.allow_version_labels_for_unavailable_models)
     elif args.model_base_path:
         if not args.model_name or "/" in args.model_name or ":" in args.model_name:
             raise ConfigError(f"invalid --model_name {args.model_name!r}")
@@ -337,7 +513,17 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
     for name in ("max_queued_model_calls", "shutdown_grace_seconds"):
         if getattr(args, name) < 0:
             raise ConfigError(f"--{name} must be >= 0")
-    for name in ("http_read_timeout_seconds", "http_idle_timeout_seconds"):
+    if args.model_config_file_poll_wait_seconds and not args.model_config_file:
+        raise ConfigError("--model_config_file_poll_wait_seconds needs --model_config_file")
+    if args.model_config_file_poll_wait_seconds < 0:
+        raise ConfigError("--model_config_file_poll_wait_seconds must be >= 0")
+    monitoring = (load_monitoring_config_file(args.monitoring_config_file) if args.monitoring_config_file
+                  else MonitoringConfig())
+    intra, inter = args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism
+    if args.tensorflow_session_parallelism:
+        intra = intra or args.tensorflow_session_parallelism
+        inter = inter or args.tensorflow_session_parallelism
+    for name in ("http_read_timeout_seconds", "http_idle_timeout_seconds", "http_first_byte_timeout_seconds"):
         if not getattr(args, name) > 0:
             raise ConfigError(f"--{name} must be > 0")
 
@@ -353,8 +539,8 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
         rest_api_num_threads=args.rest_api_num_threads,
         grpc_max_threads=args.grpc_max_threads,
         rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
-        intra_op_parallelism=args.tensorflow_intra_op_parallelism,
-        inter_op_parallelism=args.tensorflow_inter_op_parallelism,
+        intra_op_parallelism=intra,
+        inter_op_parallelism=inter,
         log_level=args.log_level,
         max_concurrent_model_calls=args.max_concurrent_model_calls,
         max_queued_model_calls=args.max_queued_model_calls,
@@ -367,4 +553,10 @@ def parse_args(argv: list[str] | None) -> ServerConfig:
         registry_models=tuple(args.registry_models),
         tracking_uri=args.tracking_uri,
         model_cache_dir=args.model_cache_dir,
+        http_first_byte_timeout_seconds=min(args.http_first_byte_timeout_seconds, args.http_read_timeout_seconds),
+        monitoring=monitoring,
+        model_config_file=args.model_config_file,
+        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+        grpc_channel_arguments=parse_grpc_channel_arguments(args.grpc_channel_arguments),
+        allow_version_labels_for_unavailable_models=bool(args.allow_version_labels_for_unavailable_models),
     )

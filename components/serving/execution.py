@@ -158,7 +158,7 @@ class ModelCallPool:
             log.warning("Cancelling %d model call(s) still running after %.1fs", len(running), grace_seconds)
             for handle in running:
                 handle.cancel()
-            deadline = time.monotonic() + 2.0
+            deadline = time.monotonic() + 0.5  # cancellation takes effect within milliseconds
             while self.busy() and time.monotonic() < deadline:
                 time.sleep(0.05)
         self._executor.shutdown(wait=False, cancel_futures=True)

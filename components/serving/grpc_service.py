@@ -7,6 +7,7 @@ Using the generated servicer bases and protos means any TF Serving client
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -18,7 +19,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from .errors import ServingError, invalid
+from .errors import ServingError, detached, invalid
 from .metrics import Metrics
 from .model_registry import ModelRegistry
 from .predictor import Predictor, model_spec_target
@@ -75,8 +76,20 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request, context):
         _check_decoded(request, context)
+        started = time.perf_counter()
         name = request.model_spec.name
         model_label = name if name in self._registry.model_names() else "<unknown>"
+        outcome = self._predict(request, context)
+        del request  # the parsed request (up to --max_body_bytes) is not needed for the answer
+        if isinstance(outcome, ServingError):
+            self._metrics.request(model_label, "grpc", outcome.code, time.perf_counter() - started)
+            _abort(context, outcome)
+        self._metrics.request(model_label, "grpc", "OK", time.perf_counter() - started)
+        return outcome
+
+    def _predict(self, request, context):
+        """The response, or a traceback-free error (see errors.detached: a caught error kept in a
+        local of the frame its traceback points at is a cycle holding the whole request)."""
         try:
             prepared = self._predictor.prepare_proto(request)
             outputs = self._predictor.run(prepared, context.time_remaining())
@@ -86,12 +99,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.model_spec.signature_name = prepared.sig.name
             for key, value in outputs.items():
                 response.outputs[key].CopyFrom(array_to_proto(value))
+            return response
         except Exception as exc:  # noqa: BLE001 - every failure becomes a gRPC status
-            err = _as_serving_error(exc)
-            self._metrics.request(model_label, "grpc", err.code)
-            _abort(context, err)
-        self._metrics.request(model_label, "grpc", "OK")
-        return response
+            return detached(_as_serving_error(exc))
 
     def GetModelMetadata(self, request, context):
         _check_decoded(request, context)
@@ -141,19 +151,22 @@ def _handlers(service: str, methods: dict) -> grpc.GenericRpcHandler:
 
 def create_grpc_server(host: str, port: int, max_threads: int, max_message_bytes: int,
                        predictor: Predictor, registry: ModelRegistry, metrics: Metrics,
-                       max_concurrent_rpcs: int | None = None) -> grpc.Server:
+                       max_concurrent_rpcs: int | None = None,
+                       channel_arguments: tuple[tuple[str, int | str], ...] = ()) -> grpc.Server:
     """Build and bind (not start) the gRPC server; raises RuntimeError if the port is taken.
 
     ``max_concurrent_rpcs``: grpcio answers RESOURCE_EXHAUSTED beyond it (library code, no
     hand-written admission for gRPC connections)."""
+    options = dict([
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", -1),
+        # Without this, Linux SO_REUSEPORT lets a second server "bind" a port already in use.
+        ("grpc.so_reuseport", 0),
+    ])
+    options.update(channel_arguments)  # --grpc_channel_arguments, as TF Serving passes them
     server = grpc.server(
         ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="grpc"),
-        options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", -1),
-            # Without this, Linux SO_REUSEPORT lets a second server "bind" a port already in use.
-            ("grpc.so_reuseport", 0),
-        ],
+        options=list(options.items()),
         maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
     prediction = PredictionServicer(predictor, registry, metrics)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,13 +20,12 @@ from typing import Callable
 from tensorflow.core.lib.core import error_codes_pb2
 from tensorflow_serving.apis import get_model_status_pb2
 
-from .config import ModelConfig
+from .config import ModelConfig, version_dirs
 from .errors import ServingError, invalid, not_found, unavailable
 from .servable import Servable, load_servable
 
 log = logging.getLogger(__name__)
 
-_VERSION_DIR = re.compile(r"^\d{1,18}$")  # fits int64, like TF Serving's ParseVersionNumber
 _State = get_model_status_pb2.ModelVersionStatus
 
 
@@ -115,27 +113,27 @@ class ModelManager:
     def loaded_versions(self) -> list[int]:
         return sorted(self._loaded)
 
+    def unload_all(self) -> None:
+        with self._lock:
+            versions = list(self._loaded)
+            self._loaded = {}
+            for v in versions:
+                self._status[v] = VersionStatus("END")
+
     # ---- polling (called from this model's poller thread) ----
     def _set_status(self, version: int, status: VersionStatus) -> None:
         with self._lock:
             self._status[version] = status
 
     def _scan(self) -> dict[int, str] | None:
-        base = self.config.base_path
-        try:
-            entries = list(os.scandir(base))
-        except OSError:
+        versions = version_dirs(self.config.base_path)
+        if versions is None:
             if not self._base_missing_logged:
                 log.warning("Base path %s of model %s does not exist (yet); will keep polling",
-                            base, self.name)
+                            self.config.base_path, self.name)
                 self._base_missing_logged = True
             return None
         self._base_missing_logged = False
-        versions = {}
-        for entry in entries:
-            # Non-integer names (e.g. an exporter's temp folder before its rename) are ignored.
-            if _VERSION_DIR.match(entry.name) and entry.is_dir():
-                versions[int(entry.name)] = entry.path
         return versions
 
     @staticmethod
@@ -223,14 +221,18 @@ class ModelManager:
 
 
 class ModelRegistry:
-    """All configured models, each polled by its own thread."""
+    """All configured models, each polled by its own thread; the set can change at run time
+    (``reconfigure``, from a re-read --model_config_file)."""
 
     def __init__(self, models, poll_wait_seconds: float = 1.0,
                  loader: Callable[[str, int, str], Servable] = load_servable,
                  warmup: Callable[[Servable], int] | None = None):
-        self._managers = {m.name: ModelManager(m, loader, warmup) for m in models}
+        self._loader = loader
+        self._warmup = warmup
+        self._managers = {m.name: ModelManager(m, loader, warmup) for m in models}  # replaced, never mutated
         self._poll_wait = poll_wait_seconds
         self._stop = threading.Event()
+        self._started = False
         self._threads: list[threading.Thread] = []
 
     def model_names(self) -> list[str]:
@@ -255,21 +257,54 @@ class ModelRegistry:
             raise not_found(f"Could not find any versions of model {name}")
         return mgr.status(version, label)
 
+    def reconfigure(self, models) -> None:
+        """Serve exactly ``models`` from now on, as TF Serving's ReloadConfig does: new models start
+        loading, removed ones are unloaded (in-flight requests finish on the servable they hold),
+        a kept model takes its new version policy and labels at its next poll (a changed base
+        path makes it a new model)."""
+        current = self._managers
+        managers = {}
+        for m in models:
+            mgr = current.get(m.name)
+            if mgr is not None and mgr.config.base_path == m.base_path:
+                mgr.config = m
+            else:
+                mgr = ModelManager(m, self._loader, self._warmup)
+            managers[m.name] = mgr
+        self._managers = managers
+        for name, mgr in current.items():
+            if managers.get(name) is not mgr:
+                mgr.unload_all()
+                log.info("Model %s removed from the config; unloaded", name)
+        if self._started:
+            for name, mgr in managers.items():
+                if current.get(name) is not mgr:
+                    self._start_poller(mgr)
+
     def start(self) -> None:
+        self._started = True
         for mgr in self._managers.values():
-            t = threading.Thread(target=self._poll_loop, args=(mgr,), name=f"poll-{mgr.name}", daemon=True)
-            t.start()
-            self._threads.append(t)
+            self._start_poller(mgr)
+
+    def _start_poller(self, mgr: ModelManager) -> None:
+        t = threading.Thread(target=self._poll_loop, args=(mgr,), name=f"poll-{mgr.name}", daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def _poll_loop(self, mgr: ModelManager) -> None:
-        while not self._stop.is_set():
+        def gone() -> bool:
+            return self._stop.is_set() or self._managers.get(mgr.name) is not mgr
+
+        while not gone():
             try:
-                mgr.poll_once(self._stop.is_set)
+                mgr.poll_once(gone)
             except Exception:  # keep polling whatever happens on the file system
                 log.exception("Polling model %s failed", mgr.name)
             if self._poll_wait <= 0:  # TF Serving: 0 means poll exactly once
                 return
             self._stop.wait(self._poll_wait)
+        if not self._stop.is_set():
+            mgr.unload_all()  # removed while it was loading a version
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop polling; False if a poller is still inside a (non-interruptible) model load."""

@@ -106,8 +106,12 @@ class Predictor:
         return self.pool.run_here(lambda: self._call(servable, sig, inputs, requests, rows))
 
     def _call(self, servable: Servable, sig: SignatureInfo, inputs: dict, requests: int, rows: int) -> dict:
-        self.metrics.model_call(servable.name, servable.version, sig.name, requests, rows)
-        return servable.call(sig, inputs)
+        started = time.perf_counter()
+        try:
+            return servable.call(sig, inputs)
+        finally:
+            self.metrics.model_call(servable.name, servable.version, sig.name, requests, rows,
+                                    time.perf_counter() - started)
 
     def start(self, p: Prepared, deadline: float | None = None) -> tuple[Future, CallHandle | None]:
         """Queue the model call: on the batcher when it can be merged, else on the call pool.
@@ -144,4 +148,4 @@ class Predictor:
 
     def close(self) -> None:
         if self.batcher is not None:
-            self.batcher.stop(timeout=2.0)
+            self.batcher.stop(timeout=0.5)

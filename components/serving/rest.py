@@ -15,17 +15,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from concurrent.futures import Executor
 from urllib.parse import unquote
 
 from fastapi import FastAPI, Request
 from google.protobuf import json_format
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from .config import Limits
-from .errors import ServingError, invalid
-from .metrics import Metrics
+from .errors import ServingError, detached, invalid
+from .metrics import CONTENT_TYPE, Metrics
 from .model_registry import ModelRegistry
 from .predictor import Predictor
 from .tensors import dumps, predict_response_json
@@ -44,10 +46,10 @@ _JSON = "application/json"
 # Anything bigger, and every model call, goes to the thread pool.
 _INLINE_BODY_BYTES = 16 * 1024
 _INLINE_OUTPUT_ELEMENTS = 4096
-
-
-class BodyTooLarge(Exception):
-    pass
+# A 10 MB body can parse to ~250 MB of Python objects. Parsing is GIL-bound, so running more
+# than two at once gains nothing and only multiplies that peak (16 at once reached 9.4 GB).
+_LARGE_BODY_BYTES = 1 << 20
+_LARGE_PARSES_AT_ONCE = 2
 
 
 def _json_response(payload: bytes, status: int = 200) -> Response:
@@ -85,31 +87,77 @@ def metadata_json(servable) -> bytes:
     })
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes | ServingError:
+    """The body, or the error to answer (too large, client gone). Returned, not raised: see
+    errors.detached for why a rejected request must leave no traceback behind."""
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
-        raise BodyTooLarge(int(length))
+        return _too_large(int(length), limit)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(size)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return _too_large(size, limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        return client_gone()
     return b"".join(chunks)
+
+
+def _too_large(size: int, limit: int) -> ServingError:
+    return ServingError("RESOURCE_EXHAUSTED", f"Request body of {size} bytes exceeds the limit of {limit} bytes "
+                        "(--max_body_bytes)", http_status=413)
+
+
+def client_gone() -> ServingError:
+    """The client closed its connection before its request was answered (nginx's 499)."""
+    return ServingError("CANCELLED", "Client closed the connection before the response", http_status=499)
+
+
+def reject_ambiguous_framing(app):
+    """ASGI wrapper: a request with both Transfer-Encoding and Content-Length is a 400 (RFC 9112
+    6.3: such a message is a request-smuggling vector and must not be processed); h11 would
+    silently prefer chunked. The connection is closed after the answer."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] == "http":
+            names = {k for k, _ in scope["headers"]}
+            if b"transfer-encoding" in names and b"content-length" in names:
+                body = dumps({"error": "Malformed request: both Transfer-Encoding and Content-Length given"})
+                await send({"type": "http.response.start", "status": 400,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await app(scope, receive, send)
+    return wrapped
 
 
 def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, limits: Limits,
                executor: Executor, timeout_seconds: float | None = None,
-               read_timeout_seconds: float | None = None) -> FastAPI:
+               read_timeout_seconds: float | None = None,
+               metrics_path: str | None = "/monitoring/prometheus/metrics"):
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    large_parses = asyncio.Semaphore(_LARGE_PARSES_AT_ONCE)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
+        if exc.status_code == 405 and path.lower().startswith("/v1/"):
+            # Methods outside the route's list (TRACE, PROPFIND, ...): TF Serving's 400, as for PUT.
+            return error_response(invalid(f"Malformed request: {request.method} {path}"))
         return _json_response(dumps({"error": str(exc.detail)}), exc.status_code)
 
-    @app.get("/monitoring/prometheus/metrics")
-    async def prometheus() -> Response:
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+    @app.exception_handler(Exception)
+    async def bug(_request: Request, exc: Exception) -> Response:  # instead of Starlette's plain-text 500
+        log.error("request failed: %s: %s", type(exc).__name__, exc)
+        return error_response(ServingError("INTERNAL", f"{type(exc).__name__}: {exc}"))
+
+    if metrics_path:
+        @app.get(metrics_path)
+        async def prometheus() -> Response:
+            return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     # One catch-all route: TF Serving matches /v1/... case-insensitively (/V1/Models/m works) and
     # answers 400 "Malformed request" for any other method on it (HEAD and OPTIONS included).
@@ -144,7 +192,20 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
             return error_response(ServingError("INTERNAL", f"{type(exc).__name__}: {exc}"))
 
     async def _predict(request: Request, name: str, ver: str | None, label: str | None, verb: str) -> Response:
+        started = time.perf_counter()
         model_label = name if name in registry.model_names() else "<unknown>"
+        outcome = await _predict_outcome(request, name, ver, label, verb)
+        if isinstance(outcome, ServingError):
+            if outcome.code == "CANCELLED":
+                log.info("predict %s: %s", name, outcome.message)
+            metrics.request(model_label, "rest", outcome.code, time.perf_counter() - started)
+            return error_response(outcome)
+        metrics.request(model_label, "rest", "OK", time.perf_counter() - started)
+        return _json_response(outcome)
+
+    async def _predict_outcome(request: Request, name: str, ver: str | None, label: str | None,
+                               verb: str) -> bytes | ServingError:
+        """The response payload or the error to answer; never raises for a request's fault."""
         try:
             version = _version(ver)
             if verb != "predict":
@@ -153,40 +214,39 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
                 # A client trickling its body would otherwise hold a connection forever.
                 body = await asyncio.wait_for(read_body(request, limits.max_body_bytes), read_timeout_seconds)
             except asyncio.TimeoutError:
-                metrics.request(model_label, "rest", "DEADLINE_EXCEEDED")
-                return _json_response(dumps({"error": "Timed out reading the request body "
-                                                      "(--http_read_timeout_seconds)"}), 408)
-            except BodyTooLarge as exc:
-                metrics.request(model_label, "rest", "RESOURCE_EXHAUSTED")
-                return _json_response(dumps({"error": f"Request body of {exc.args[0]} bytes exceeds the "
-                                                      f"limit of {limits.max_body_bytes} bytes "
-                                                      "(--max_body_bytes)"}), 413)
-            payload = await asyncio.wait_for(_run_predict(name, version, label, body), timeout_seconds)
+                return ServingError("DEADLINE_EXCEEDED", "Timed out reading the request body "
+                                    "(--http_read_timeout_seconds)", http_status=408)
+            if isinstance(body, ServingError):
+                return body
+            return await asyncio.wait_for(_run_predict(name, version, label, body), timeout_seconds)
         except ServingError as err:
-            metrics.request(model_label, "rest", err.code)
-            return error_response(err)
+            return detached(err)
         except asyncio.TimeoutError:
-            metrics.request(model_label, "rest", "DEADLINE_EXCEEDED")
-            return error_response(ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded"))
+            return ServingError("DEADLINE_EXCEEDED", "Deadline Exceeded")
         except RecursionError:
-            metrics.request(model_label, "rest", "INVALID_ARGUMENT")
-            return error_response(invalid("Request nested too deeply"))
+            return invalid("Request nested too deeply")
         except Exception as exc:  # a bug; answer like TF Serving's INTERNAL errors, keep serving
             log.exception("predict failed")
-            metrics.request(model_label, "rest", "INTERNAL")
-            return error_response(ServingError("INTERNAL", f"{type(exc).__name__}: {exc}"))
-        metrics.request(model_label, "rest", "OK")
-        return _json_response(payload)
+            return ServingError("INTERNAL", f"{type(exc).__name__}: {exc}")
 
-    async def _run_predict(name: str, version: int | None, label: str | None, body: bytes) -> bytes:
+    async def _run_predict(name: str, version: int | None, label: str | None, body: bytes) -> bytes | ServingError:
         loop = asyncio.get_running_loop()
         deadline = None if timeout_seconds is None else loop.time() + timeout_seconds
         if len(body) <= _INLINE_BODY_BYTES:
-            prepared = predictor.prepare_json(name, version, label, body)
+            prepared = _prepare(name, version, label, body)
+        elif len(body) < _LARGE_BODY_BYTES:
+            prepared = await loop.run_in_executor(executor, _prepare, name, version, label, body)
         else:
-            prepared = await loop.run_in_executor(executor, predictor.prepare_json, name, version, label, body)
+            async with large_parses:
+                prepared = await loop.run_in_executor(executor, _prepare, name, version, label, body)
+        del body  # a big body is not needed any more while the model runs
+        if isinstance(prepared, ServingError):
+            return prepared
         # loop.time() is time.monotonic(), the clock the call pool checks deadlines against.
-        future, handle = predictor.start(prepared, deadline)
+        try:
+            future, handle = predictor.start(prepared, deadline)
+        except ServingError as err:
+            return detached(err)
         try:
             outputs = await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -196,12 +256,24 @@ def create_app(registry: ModelRegistry, predictor: Predictor, metrics: Metrics, 
             if handle is not None:
                 handle.cancel()
             raise
+        except ServingError as err:
+            return detached(err)
         outputs = predictor.finish(prepared, outputs)
         if sum(a.size for a in outputs.values()) <= _INLINE_OUTPUT_ELEMENTS:
             return _format(outputs, prepared.fmt)
         return await loop.run_in_executor(executor, _format, outputs, prepared.fmt)
 
+    def _prepare(name: str, version: int | None, label: str | None, body: bytes):
+        """Parse and validate; a rejection comes back as a traceback-free error (no cycle can
+        keep the parsed document alive)."""
+        try:
+            return predictor.prepare_json(name, version, label, body)
+        except ServingError as err:
+            return detached(err)
+        except RecursionError:
+            return invalid("Request nested too deeply")
+
     def _format(outputs, fmt) -> bytes:
         return dumps(predict_response_json(outputs, fmt))
 
-    return app
+    return reject_ambiguous_framing(app)

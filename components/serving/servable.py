@@ -8,7 +8,9 @@ from ``saved_model.pb``, because that is exactly what TF Serving reports
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from .errors import ServingError
+
+log = logging.getLogger(__name__)
 
 SERVE_TAG = "serve"
 DEFAULT_SIGNATURE = "serving_default"
@@ -62,12 +66,33 @@ class Servable:
         try:
             result = sig.fn(**tensors)
         except tf.errors.OpError as exc:
-            raise ServingError(_op_error_code(exc), exc.message) from exc
+            log.warning("Model %s version %d signature %s failed: %s", self.name, self.version, sig.name,
+                        " ".join(exc.message.split()))
+            raise ServingError(_op_error_code(exc), public_message(exc.message)) from None
         except (TypeError, ValueError) as exc:
             raise ServingError("INVALID_ARGUMENT", str(exc)) from exc
         if not isinstance(result, dict):
             result = {"output_0": result}
         return {k: v.numpy() for k, v in result.items()}
+
+
+_TF_INTERNALS = re.compile(r"\[\[.*?\]\]|\[Op:[^\]]*\]|\{\{function_node [^}]*\}\}", re.S)
+
+
+def public_message(message: str) -> str:
+    """A TF runtime error as a client may see it: the error itself, without the graph internals
+    TF wraps it in ("Graph execution error", "Detected at node while/...", the Python frames
+    that built the graph, [[{{node TensorListStack}}]], [Op:__inference_...]). The full text
+    goes to the server log."""
+    blocks = []
+    for block in message.split("\n\n"):
+        first = block.strip()
+        if (not first or first.startswith(("Graph execution error", "Detected at node"))
+                or first.startswith('File "')):
+            continue
+        blocks.append(block)
+    text = " ".join(_TF_INTERNALS.sub(" ", " ".join(blocks)).split())
+    return text or "The model call failed (details in the server log)"
 
 
 def _op_error_code(exc: tf.errors.OpError) -> str:
