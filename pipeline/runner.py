@@ -8,6 +8,7 @@ last file written, so a killed run never leaves a folder that a later run trusts
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -46,9 +47,25 @@ class StageContext:
     fingerprint: str
     extra_outputs: list[str] = field(default_factory=list)  # paths outside out_dir (exports)
     strategy: object = None  # the tf.distribute strategy made at program start (None: the default)
+    interrupt: object = None  # a pipeline.interrupt.InterruptGuard (None: signals act as Python's default)
+    force: bool = False  # --force: start over (training discards its checkpoints)
 
     def log(self, message: str) -> None:
         print(f"    {message}", flush=True)
+
+    def check_interrupt(self, epoch: int) -> None:
+        """At a safe point of training: stop here (raise) if SIGINT/SIGTERM arrived."""
+        if self.interrupt is not None:
+            self.interrupt.check(f"epoch {epoch}")
+
+    def training(self):
+        """Around `model.fit`: a signal only sets a flag, and training stops at the next safe point."""
+        return self.interrupt.deferred() if self.interrupt is not None else contextlib.nullcontext()
+
+    def resume_options(self) -> dict:
+        """Keyword arguments for `ResumableTraining`: --force, replaying history to MLflow, stopping."""
+        return {"fresh": self.force, "on_resume": self.tracking.log_history,
+                "check_interrupt": self.check_interrupt, "log": self.log}
 
 
 class StageError(RuntimeError):

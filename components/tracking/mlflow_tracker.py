@@ -82,6 +82,17 @@ class StageTracking:
     def log_text(self, text: str, artifact_file: str) -> None:
         self._client.log_text(self.run_id, text, artifact_file)
 
+    def log_history(self, history: dict[str, list[float]]) -> None:
+        """Per-epoch metrics restored from a checkpoint, at their epoch steps (as MLflow's Keras
+        callback logs them), so a resumed run's curves cover every epoch exactly once."""
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)
+        metrics = [Metric(key, float(value), stamp, step)
+                   for key, values in history.items() for step, value in enumerate(values)]
+        for start in range(0, len(metrics), 1000):
+            self._client.log_batch(self.run_id, metrics=metrics[start:start + 1000])
+
     def log_dataset(self, name: str, source: str, digest: str, context: str) -> None:
         """MLflow dataset tracking (`log_inputs`): the run's Datasets tab names each split used."""
         from mlflow.data.dataset_source_registry import resolve_dataset_source
@@ -113,7 +124,7 @@ class NoTracking(StageTracking):
     def _noop(self, *args, **kwargs):
         return None
 
-    log_params = log_param = set_tag = log_artifact = log_artifacts = log_text = log_dataset = _noop
+    log_params = log_param = set_tag = log_artifact = log_artifacts = log_text = log_dataset = log_history = _noop
 
     def keras_callback(self):
         import keras

@@ -11,25 +11,39 @@ from pathlib import Path
 import keras
 
 from components.training.fit import Throughput
+from components.training.resume import ResumableTraining
+
+
+def resumable_of(callbacks: list) -> ResumableTraining:
+    """The list's `ResumableTraining`: its `history` covers every epoch, also across restarts."""
+    return next(cb for cb in callbacks if isinstance(cb, ResumableTraining))
+
+
+def _resumable(backup_dir: Path, stateful: list, resume: dict | None) -> ResumableTraining:
+    """`resume`: keyword arguments of `ResumableTraining` (fresh, on_resume, check_interrupt, log)."""
+    return epoch_level(ResumableTraining(backup_dir, stateful=tuple(stateful), **(resume or {})))
 
 
 def translator_callbacks(train_cfg, *, tokens_per_epoch: int, batches_per_epoch: int, backup_dir: Path,
-                         tracking_callback: keras.callbacks.Callback, val_bleu=None) -> list:
+                         tracking_callback: keras.callbacks.Callback, val_bleu=None,
+                         resume: dict | None = None) -> list:
     """`val_bleu`: a `ValidationBleu` callback or None (only when early stopping or logging on it)."""
     callbacks = [Throughput(tokens_per_epoch, batches_per_epoch)]
+    stateful = []
     if val_bleu is not None:
         callbacks.append(val_bleu)
     if train_cfg.lr_schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+        stateful.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=train_cfg.plateau_factor, patience=train_cfg.plateau_patience,
             verbose=1))
     if train_cfg.early_stopping_patience:
         monitor = train_cfg.early_stopping_metric
-        callbacks.append(keras.callbacks.EarlyStopping(
+        stateful.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode="max" if monitor == "val_bleu" else "min",
             patience=train_cfg.early_stopping_patience, restore_best_weights=True))
     # Backups are keyed by stage fingerprint: a killed run resumes, a changed config starts fresh.
-    callbacks += [keras.callbacks.BackupAndRestore(str(backup_dir)), tracking_callback]
+    # The checkpointer comes after the stateful callbacks: its on_train_begin restores their state.
+    callbacks += [*stateful, _resumable(backup_dir, stateful, resume), tracking_callback]
     return callbacks
 
 
@@ -42,19 +56,19 @@ def epoch_level(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
 
 
 def lm_callbacks(train_cfg, *, tokens_per_epoch: int, backup_dir: Path, validation,
-                 tracking_callback: keras.callbacks.Callback) -> list:
+                 tracking_callback: keras.callbacks.Callback, resume: dict | None = None) -> list:
     """`validation`: the `StreamValidation` callback (adds val_* and keeps the best weights)."""
     from components.training.tbptt import ResetStates
 
     # Throughput is measured before validation runs.
-    callbacks = [ResetStates(), epoch_level(keras.callbacks.BackupAndRestore(str(backup_dir))),
-                 Throughput(tokens_per_epoch), validation]
+    callbacks = [ResetStates(), Throughput(tokens_per_epoch), validation]
+    stateful = [validation]
     if train_cfg.lr_decay_factor:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+        stateful.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=train_cfg.lr_decay_factor, patience=train_cfg.lr_decay_patience,
             min_delta=0.0, mode="min", verbose=0))
     if train_cfg.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_perplexity", mode="min",
-                                                       patience=train_cfg.early_stopping_patience))
-    callbacks.append(epoch_level(tracking_callback))
+        stateful.append(keras.callbacks.EarlyStopping(monitor="val_perplexity", mode="min",
+                                                      patience=train_cfg.early_stopping_patience))
+    callbacks += [*stateful[1:], _resumable(backup_dir, stateful, resume), epoch_level(tracking_callback)]
     return callbacks

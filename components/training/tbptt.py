@@ -8,8 +8,8 @@
   size and the training stream's state). Adds `val_loss`, `val_perplexity` (and `val_bpc`)
   to the epoch logs, so ReduceLROnPlateau / EarlyStopping / MLflow / History see them; it
   must come before those callbacks in the list. It also keeps the best weights by
-  validation perplexity (on disk, so a resumed run keeps them) and restores them when
-  training ends -- the classic "save the model when val loss improves, reload at the end".
+  validation perplexity (in `ResumableTraining`'s checkpoints via `resume_state`, or in
+  `best_dir`, so a resumed run keeps them) and restores them when training ends -- the classic "save the model when val loss improves, reload at the end".
 """
 from __future__ import annotations
 
@@ -56,6 +56,16 @@ class StreamValidation(keras.callbacks.Callback):
             with np.load(self._best_files()[0]) as data:
                 self.best_weights = [data[f"w{i}"] for i in range(len(data.files))]
             self.best, self.best_epoch = meta["val_perplexity"], meta["epoch"]
+
+    # -- the whole state, for `ResumableTraining`'s checkpoints (atomic, unlike `best_dir`)
+    def resume_state(self) -> tuple[dict, list]:
+        best = self.best if math.isfinite(self.best) else None
+        return {"best": best, "best_epoch": self.best_epoch}, list(self.best_weights or [])
+
+    def restore_state(self, state: dict, arrays: list) -> None:
+        self.best = math.inf if state["best"] is None else float(state["best"])
+        self.best_epoch = state["best_epoch"]
+        self.best_weights = list(arrays) or None
 
     def on_epoch_end(self, epoch, logs=None):
         start = time.perf_counter()

@@ -24,7 +24,7 @@ from components.models.saved import MODEL_FILE, load_trained
 from components.text.vocab import Vocabulary
 from components.tracking.plots import plot_curves
 from components.training import distribute, fit, sampled_softmax
-from components.training.callbacks import lm_callbacks
+from components.training.callbacks import lm_callbacks, resumable_of
 from components.training.tbptt import StreamValidation
 from pipeline.runner import Stage
 
@@ -124,17 +124,19 @@ def train(ctx) -> dict:
     # Backups are keyed by fingerprint: a killed run resumes, a changed config starts fresh.
     root = Path(cfg.work_dir) / cfg.name
     backup_dir = root / f".train-backup-{ctx.fingerprint[:12]}"
+    # The best weights are kept in the checkpoints (StreamValidation.resume_state).
     validation = StreamValidation(eval_model, val_stream, tc.val_batch_size, max(tc.seq_len, 100), _char(cfg),
-                                  best_dir=root / f".train-best-{ctx.fingerprint[:12]}", log=ctx.log)
+                                  log=ctx.log)
     callbacks = lm_callbacks(tc, tokens_per_epoch=tokens_per_epoch, backup_dir=backup_dir,
-                             validation=validation, tracking_callback=ctx.tracking.keras_callback())
-    history = model.fit(train_ds, epochs=tc.epochs, callbacks=callbacks, shuffle=False,
-                        verbose=fit.progress_verbosity())
-    hist = history.history
+                             validation=validation, tracking_callback=ctx.tracking.keras_callback(),
+                             resume=ctx.resume_options())
+    with ctx.training():
+        model.fit(train_ds, epochs=tc.epochs, callbacks=callbacks, shuffle=False, verbose=fit.progress_verbosity())
+    resumable = resumable_of(callbacks)
+    hist = resumable.history  # every epoch, also those run before a restart
     # `validation` restored the best weights into `model` at train end; save the inference build.
     copy_weights(model, eval_model)
     eval_model.save(ctx.out_dir / MODEL_FILE)
-    validation.cleanup()
     fit.save_history(hist, ctx.out_dir / "history.json")
     plot_curves(hist, ctx.out_dir / "training_curves.png", title=cfg.name)
     ctx.tracking.log_artifact(ctx.out_dir / "training_curves.png", artifact_path="plots")
@@ -146,7 +148,11 @@ def train(ctx) -> dict:
                "train_seconds": sum(hist["epoch_seconds"]), "model_parameters": params}
     if _char(cfg):
         metrics["best_val_bpc"] = hist["val_bpc"][best]
-    return {"metrics": metrics, "info": {"learning_rates": hist.get("learning_rate", [])}}
+    resumable.clear()  # the output is complete: a rerun must not resume a finished training
+    info = {"learning_rates": hist.get("learning_rate", [])}
+    if resumable.resumed_from:
+        info["resumed_from_epoch"] = resumable.resumed_from
+    return {"metrics": metrics, "info": info}
 
 
 def _perplexity_metric():

@@ -25,7 +25,7 @@ from components.models.translator import build_translator
 from components.text.vocab import Vocabulary, fit_vocabulary
 from components.tracking.plots import plot_curves
 from components.training import distribute, fit, schedules
-from components.training.callbacks import translator_callbacks
+from components.training.callbacks import resumable_of, translator_callbacks
 from components.training.losses import MaskedTokenAccuracy, masked_cross_entropy
 from pipeline.runner import Stage
 
@@ -130,11 +130,12 @@ def train(ctx) -> dict:
     callbacks = translator_callbacks(
         cfg.train, tokens_per_epoch=tokens_per_epoch, batches_per_epoch=batches_per_epoch,
         backup_dir=Path(cfg.work_dir) / cfg.name / f".train-backup-{ctx.fingerprint[:12]}",
-        tracking_callback=ctx.tracking.keras_callback(), val_bleu=val_bleu)
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
-                        steps_per_epoch=cfg.train.steps_per_epoch, callbacks=callbacks,
-                        verbose=fit.progress_verbosity())
-    hist = history.history
+        tracking_callback=ctx.tracking.keras_callback(), val_bleu=val_bleu, resume=ctx.resume_options())
+    with ctx.training():
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
+                  steps_per_epoch=cfg.train.steps_per_epoch, callbacks=callbacks, verbose=fit.progress_verbosity())
+    resumable = resumable_of(callbacks)
+    hist = resumable.history  # every epoch, also those run before a restart
     model.save(ctx.out_dir / MODEL_FILE)
     fit.save_history(hist, ctx.out_dir / "history.json")
     plot_curves(hist, ctx.out_dir / "training_curves.png", title=cfg.name)
@@ -148,7 +149,11 @@ def train(ctx) -> dict:
                "model_parameters": params}
     if "val_bleu" in hist:
         metrics["best_val_bleu"] = hist["val_bleu"][best]
-    return {"metrics": metrics, "info": {"data_shards": shards} if shards else {}}
+    resumable.clear()  # the output is complete: a rerun must not resume a finished training
+    info = {"data_shards": shards} if shards else {}
+    if resumable.resumed_from:
+        info["resumed_from_epoch"] = resumable.resumed_from
+    return {"metrics": metrics, "info": info}
 
 
 def _perplexity_metric():

@@ -1,0 +1,130 @@
+"""ResumableTraining: atomic checkpoints, whole-state resume, merged history, bad checkpoints set aside."""
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from components.training.resume import ResumableTraining
+
+
+class Stop(Exception):
+    pass
+
+
+def _model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    return model
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    return x, x.sum(axis=1, keepdims=True)
+
+
+def _fit(backup, epochs, stop_after=None, lines=None, **kw):
+    """One `fit`; `stop_after=N` raises (like a signal at a safe point) once epoch N is checkpointed."""
+    model = _model()
+    early = keras.callbacks.EarlyStopping(monitor="loss", patience=50, restore_best_weights=True)
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=50)
+
+    def check(epoch):
+        if stop_after is not None and epoch > stop_after:
+            raise Stop(epoch)
+
+    resumable = ResumableTraining(backup, stateful=(plateau, early), check_interrupt=check,
+                                  log=(lines if lines is not None else []).append, **kw)
+    x, y = _data()
+    try:
+        model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, callbacks=[plateau, early, resumable])
+    except Stop:
+        pass
+    return model, resumable, early
+
+
+def test_resume_merges_history_and_restores_state(tmp_path):
+    model, first, _ = _fit(tmp_path / "b", epochs=5, stop_after=2)
+    assert first.checkpoints() == [2, 1]  # `keep=2`
+    assert len(first.history["loss"]) == 2
+    replayed = []
+    model, second, early = _fit(tmp_path / "b", epochs=5, on_resume=replayed.append)
+    assert second.resumed_from == 2
+    assert len(second.history["loss"]) == 5
+    assert second.history["loss"][:2] == first.history["loss"]
+    assert replayed and len(replayed[0]["loss"]) == 2
+    # Optimizer state continues: 4 batches per epoch, 5 epochs in all.
+    assert int(model.optimizer.iterations.numpy()) == 20
+    assert early.best is not None and early.best_weights is not None
+    state = json.loads((tmp_path / "b" / "epoch-0005.json").read_text())
+    assert state["epoch"] == 5 and state["optimizer_iterations"] == 20
+
+
+def test_truncated_checkpoint_is_set_aside_and_previous_used(tmp_path):
+    _fit(tmp_path / "b", epochs=5, stop_after=3)
+    newest = tmp_path / "b" / "epoch-0003.weights.h5"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    lines = []
+    _, resumable, _ = _fit(tmp_path / "b", epochs=4, lines=lines)
+    assert resumable.resumed_from == 2
+    bad = [line for line in lines if "could not be loaded" in line]
+    assert len(bad) == 1 and "epoch-0003" in bad[0]
+    assert (tmp_path / "b" / "epoch-0003.weights.h5.bad").exists()
+    assert len(resumable.history["loss"]) == 4
+
+
+def test_all_checkpoints_bad_trains_from_scratch(tmp_path):
+    _fit(tmp_path / "b", epochs=3, stop_after=2)
+    for path in (tmp_path / "b").glob("*.weights.h5"):
+        path.write_bytes(b"not hdf5")
+    lines = []
+    _, resumable, _ = _fit(tmp_path / "b", epochs=2, lines=lines)
+    assert resumable.resumed_from == 0 and len(resumable.history["loss"]) == 2
+    assert any("from scratch" in line for line in lines)
+
+
+def test_uncommitted_checkpoint_is_ignored(tmp_path):
+    """Weights without their JSON (killed between the two renames) are not a checkpoint."""
+    _fit(tmp_path / "b", epochs=3, stop_after=1)
+    (tmp_path / "b" / "epoch-0002.weights.h5").write_bytes(b"partial")
+    (tmp_path / "b" / ".tmp-123-epoch-0002.json").write_text("{")
+    _, resumable, _ = _fit(tmp_path / "b", epochs=2)
+    assert resumable.resumed_from == 1
+
+
+def test_fresh_clears_backups(tmp_path):
+    _fit(tmp_path / "b", epochs=3, stop_after=2)
+    _, resumable, _ = _fit(tmp_path / "b", epochs=2, fresh=True)
+    assert resumable.resumed_from == 0 and len(resumable.history["loss"]) == 2
+
+
+def test_early_stopped_checkpoint_does_not_train_on(tmp_path):
+    model = _model()
+    early = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9, restore_best_weights=True)
+    resumable = ResumableTraining(tmp_path / "b", stateful=(early,), log=lambda m: None)
+    x, y = _data()
+    model.fit(x, y, epochs=10, verbose=0, callbacks=[early, resumable])
+    stopped_at = len(resumable.history["loss"])
+    assert stopped_at < 10
+    model = _model()
+    early = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9, restore_best_weights=True)
+    again = ResumableTraining(tmp_path / "b", stateful=(early,), log=lambda m: None)
+    model.fit(x, y, epochs=10, verbose=0, callbacks=[early, again])
+    assert len(again.history["loss"]) == stopped_at
+
+
+@pytest.mark.parametrize("best", [None, 1.5])
+def test_stream_validation_state_round_trips(best):
+    from components.training.tbptt import StreamValidation
+
+    v = StreamValidation(None, np.zeros(10, "int32"), 2, 4, False)
+    if best is not None:
+        v.best, v.best_epoch, v.best_weights = best, 3, [np.ones(2)]
+    state, arrays = v.resume_state()
+    json.dumps(state)
+    w = StreamValidation(None, np.zeros(10, "int32"), 2, 4, False)
+    w.restore_state(state, arrays)
+    assert w.best == v.best and w.best_epoch == v.best_epoch
+    assert (w.best_weights is None) == (v.best_weights is None)
