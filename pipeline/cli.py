@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.use_commands import COMMANDS as USE_COMMANDS, add_parsers, dispatch
+from pipeline.use_commands import COMMANDS as USE_COMMANDS
+from pipeline.use_commands import add_parsers, dispatch
 
 
 def _stage_list(text: str) -> list[str]:
@@ -131,6 +132,30 @@ def cmd_register(args) -> int:
 
 
 def cmd_run(args) -> int:
+    """`run`, with the reliability wrapping: interrupts, OS errors and the work-folder lock."""
+    from pipeline.interrupt import Interrupted, InterruptGuard
+    from pipeline.preflight import os_error_line
+
+    guard = InterruptGuard().install()
+    try:
+        return _run(args, guard)
+    except Interrupted as stop:
+        print(stop.message(), file=sys.stderr, flush=True)
+        return stop.exit_code
+    except OSError as err:  # ENOSPC, EROFS, EACCES, ...: one line naming the path
+        print(f"error: {os_error_line(err)}", file=sys.stderr, flush=True)
+        return 1
+    except Exception as err:
+        if not type(err).__module__.startswith("mlflow"):
+            raise
+        # The tracking server went away mid-run (pre-flight found it up): one line, not 100.
+        print(f"error: MLflow: {str(err).splitlines()[0][:300]}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        guard.uninstall()
+
+
+def _run(args, guard) -> int:
     from pipeline.config import ConfigError, load_config
 
     try:
@@ -138,6 +163,18 @@ def cmd_run(args) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    from components.tracking.uri import resolve_tracking_uri
+    from pipeline import preflight
+    from pipeline.tasks import task_of
+
+    task = task_of(cfg)
+    selected = args.stages
+    try:  # before TensorFlow starts and before any MLflow run is opened: seconds, not minutes
+        preflight.run_checks(cfg, selected, task.stage_names, resolve_tracking_uri(cfg.mlflow.tracking_uri))
+    except preflight.PreflightError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    preflight.http_client_defaults()
     # MLflow prints a URL per (nested) run against a server; we print the parent run's once.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     from components.training import distribute
@@ -155,19 +192,40 @@ def cmd_run(args) -> int:
     start = time.time()
     print(f"pipeline {cfg.name} ({cfg.task}) from {args.config}"
           + ("" if chief else f" [{distribute.worker_name()}: trains only; the chief logs and exports]"), flush=True)
-    from pipeline.runner import StageError, check_selection, code_fingerprint, run_stages
-    from pipeline.tasks import task_of
     from components.data.errors import DataError
+    from components.runtime.cleanup import remove_dead_temps
+    from components.runtime.locks import LockHeld, WorkLock
     from components.tracking.mlflow_tracker import NullTracker, Tracker
+    from pipeline.runner import (
+        StageError,
+        check_selection,
+        code_fingerprint,
+        current_pipeline_run,
+        run_stages,
+        stale_stages,
+    )
 
-    task = task_of(cfg)
     stages = task.stages()
-    selected = args.stages
     try:
         check_selection(stages, selected)  # before any MLflow run is opened
     except StageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    if not chief:
+        # Workers only train (every replica must join each step); their files go to their own
+        # folder, so a killed worker resumes from its own checkpoints and nothing races the chief's.
+        cfg = cfg.model_copy(update={"work_dir": str(Path(cfg.work_dir) / ".workers" / distribute.worker_name())})
+        selected = [s for s in (selected or [st.name for st in stages]) if s in ("prepare", "train")] or ["train"]
+        selected = sorted(set(selected) | {"prepare"}, key=[st.name for st in stages].index)
+    root = Path(cfg.work_dir) / cfg.name
+    try:  # one run per work folder; held until this process ends (the kernel drops it on any exit)
+        lock = WorkLock(root).acquire(f"python -m pipeline run {args.config}")
+    except LockHeld as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    remove_dead_temps(root, log=lambda m: print(m, flush=True))
+    if hasattr(cfg, "export"):
+        remove_dead_temps(Path(cfg.export.export_dir) / cfg.model_name, log=lambda m: print(m, flush=True))
     from components.data import corpus
 
     try:  # data problems fail here, before an MLflow run exists
@@ -175,23 +233,25 @@ def cmd_run(args) -> int:
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    if chief:
+    if chief and not stale_stages(cfg, stages, selected, args.force):
+        # Nothing would run: a new MLflow run would only copy the current one's metrics.
+        tracker = NullTracker()
+        current = current_pipeline_run(cfg, stages)
+        print("every stage is unchanged: no new MLflow run"
+              + (f"; the current one is {current}" if current else ""), flush=True)
+    elif chief:
         tracker = Tracker(cfg, code_fingerprint=code_fingerprint())
     else:
-        # Workers only train (every replica must join each step); their files go to their own
-        # folder, so BackupAndRestore resumes a killed worker and nothing races the chief's.
         tracker = NullTracker()
-        cfg = cfg.model_copy(update={"work_dir": str(Path(cfg.work_dir) / ".workers" / distribute.worker_name())})
-        selected = [s for s in (selected or [st.name for st in stages]) if s in ("prepare", "train")] or ["train"]
-        selected = sorted(set(selected) | {"prepare"}, key=[st.name for st in stages].index)
     try:
-        with tracker.pipeline_run([s.name for s in stages]) as run:
+        with lock, tracker.pipeline_run([s.name for s in stages]) as run:
             if run is not None:
                 print(f"MLflow run {run.info.run_id} (experiment {cfg.experiment!r}, {tracker.uri})", flush=True)
                 if tracker.uri.startswith("http"):
                     print(f"  {tracker.uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/"
                           f"{run.info.run_id}", flush=True)
-            manifests = run_stages(cfg, stages, tracker, selected=selected, force=args.force, strategy=strategy)
+            manifests = run_stages(cfg, stages, tracker, selected=selected, force=args.force, strategy=strategy,
+                                   interrupt=guard)
     except (StageError, DataError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -199,7 +259,8 @@ def cmd_run(args) -> int:
     if not chief:
         print(f"done in {time.time() - start:.1f}s ({distribute.worker_name()}; files in {cfg.work_dir})", flush=True)
         return 0
-    print(f"done in {time.time() - start:.1f}s; MLflow run {tracker.parent_run_id}", flush=True)
+    run_note = f"MLflow run {tracker.parent_run_id}" if tracker.parent_run_id else "nothing re-ran"
+    print(f"done in {time.time() - start:.1f}s; {run_note}", flush=True)
     summary = task.summary(manifests)
     if summary:
         print(summary, flush=True)

@@ -399,7 +399,12 @@ def apply_override(raw: dict, assignment: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(value_text) if value_text.strip() else ""
+    try:
+        node[parts[-1]] = yaml.safe_load(value_text) if value_text.strip() else ""
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"--set {key.strip()}: {value_text!r} is not a valid YAML value ({problem}); "
+                          "quote strings, close brackets, e.g. --set 'train.bucket_boundaries=[8, 16]'") from None
 
 
 def _allowed_keys(model_cls: type[BaseModel], loc: tuple) -> list[str]:

@@ -33,6 +33,7 @@ class Stage:
     fn: Callable[["StageContext"], dict]
     deps: tuple[str, ...] = ()
     sections: tuple[str, ...] = ()  # config sections the stage reads (others don't re-run it)
+    keys: tuple[str, ...] = ()  # single keys it reads from other sections, e.g. "evaluate.beam_size"
     data_fingerprint: Callable | None = None  # cfg -> str, for stages that read raw data
 
 
@@ -85,7 +86,7 @@ def code_fingerprint() -> str:
 def stage_fingerprint(stage: Stage, cfg, upstream: dict[str, str], code: str) -> str:
     """Hash of what determines a stage's output: its config sections, upstream outputs, data, code."""
     sections = {key: value for key, value in flatten(cfg).items()
-                if key.split(".")[0] in stage.sections or key in ("name", "task", "seed")}
+                if key.split(".")[0] in stage.sections or key in stage.keys or key in ("name", "task", "seed")}
     payload = {"stage": stage.name, "config": sections, "upstream": upstream, "code": code}
     if stage.data_fingerprint is not None:
         payload["data"] = stage.data_fingerprint(cfg)
@@ -137,9 +138,46 @@ def _needed(stages: list[Stage], selected: list[str] | None) -> set[str]:
     return needed
 
 
+def stale_stages(cfg, stages: list[Stage], selected: list[str] | None = None, force: bool = False) -> list[str]:
+    """The needed stages that would run (not be skipped), computed from the manifests on disk.
+
+    Empty: every needed stage is current, so a run would only copy old results (the CLI then
+    opens no MLflow run). Stops at the first stage that would run: what follows it depends on
+    that stage's new output id and is stale too."""
+    needed = _needed(stages, selected)
+    root = Path(cfg.work_dir) / cfg.name
+    code = code_fingerprint()
+    ids: dict[str, str] = {}
+    for stage in stages:
+        if stage.name not in needed:
+            continue
+        if any(d not in ids for d in stage.deps):
+            return [stage.name]
+        fp = stage_fingerprint(stage, cfg, {d: ids[d] for d in stage.deps}, code)
+        existing = read_manifest(root / stage.name)
+        wanted = selected is None or stage.name in selected
+        if not _is_current(existing, fp) or (force and wanted):
+            return [stage.name]
+        ids[stage.name] = existing["output_id"]
+    return []
+
+
+def current_pipeline_run(cfg, stages: list[Stage]) -> str | None:
+    """The MLflow pipeline run that last produced a stage output (its parent run has every metric)."""
+    manifests = [m for m in (read_manifest(Path(cfg.work_dir) / cfg.name / s.name) for s in stages) if m]
+    manifests.sort(key=lambda m: m.get("finished", ""))
+    for manifest in reversed(manifests):
+        if manifest.get("pipeline_run_id"):
+            return manifest["pipeline_run_id"]
+    return None
+
+
 def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = None,
-               force: bool = False, strategy=None) -> dict[str, dict]:
-    """Run (or skip) each stage in order. Returns each stage's manifest."""
+               force: bool = False, strategy=None, interrupt=None) -> dict[str, dict]:
+    """Run (or skip) each stage in order. Returns each stage's manifest.
+
+    `interrupt`: a `pipeline.interrupt.InterruptGuard`; stages stop at safe points on SIGINT/SIGTERM
+    and the swap of a finished output into place is never cut in half."""
     check_selection(stages, selected)
     needed = _needed(stages, selected)
     root = Path(cfg.work_dir) / cfg.name
@@ -169,6 +207,8 @@ def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = N
                 f"stage {stage.name!r} is needed by the selected stages but its output in {final} is "
                 f"{'missing' if existing is None else 'out of date'}; add it to --stages or omit --stages")
         print(f"{label} running ...", flush=True)
+        if interrupt is not None:
+            interrupt.check(f"stage {stage.name}")
         tmp = root / f".{stage.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -176,25 +216,29 @@ def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = N
         try:
             with tracker.stage_run(stage.name, fp) as tracking:
                 ctx = StageContext(cfg, stage.name, tmp, {d: root / d for d in stage.deps},
-                                   {d: manifests[d] for d in stage.deps}, tracking, fp, strategy=strategy)
+                                   {d: manifests[d] for d in stage.deps}, tracking, fp, strategy=strategy,
+                                   interrupt=interrupt, force=force and wanted)
                 result = stage.fn(ctx) or {}
                 seconds = time.time() - start
                 manifest = {
                     "stage": stage.name, "fingerprint": fp, "output_id": uuid.uuid4().hex,
                     "seconds": round(seconds, 2),
                     "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "mlflow_run_id": tracking.run_id, "metrics": result.get("metrics", {}),
+                    "mlflow_run_id": tracking.run_id, "pipeline_run_id": tracker.parent_run_id,
+                    "metrics": result.get("metrics", {}),
                     "outputs": sorted(p.name for p in tmp.iterdir()),
                     "extra_outputs": ctx.extra_outputs, "info": result.get("info", {}),
                 }
                 # The manifest is written last: its presence marks a complete output.
                 (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
                 tracker.stage_finished(stage.name, manifest, tmp / MANIFEST, seconds)
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
-            print(f"{label} FAILED after {time.time() - start:.1f}s", file=sys.stderr, flush=True)
+            if not isinstance(err, KeyboardInterrupt):  # an interrupt says so in one line, later
+                print(f"{label} FAILED after {time.time() - start:.1f}s", file=sys.stderr, flush=True)
             raise
-        atomic_replace_dir(tmp, final)
+        with interrupt.deferred() if interrupt is not None else contextlib.nullcontext():
+            atomic_replace_dir(tmp, final)
         summary = ", ".join(f"{k} {v:.4g}" for k, v in list(manifest["metrics"].items())[:4]
                             if isinstance(v, (int, float)))
         print(f"{label} done in {seconds:.1f}s" + (f" ({summary})" if summary else ""), flush=True)

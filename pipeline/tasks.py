@@ -18,6 +18,9 @@ class Task:
     config_cls: type
     stages_module: str  # defines STAGES and summary(manifests) -> list[str]
     headline_metrics: tuple[str, ...]  # what `compare` sorts by and the run summary leads with
+    # The stage names, known without importing the stage module (and TensorFlow): `--stages`
+    # is checked in a second, not after a TensorFlow start (tests check they match STAGES).
+    stage_names: tuple[str, ...] = ("prepare", "train", "evaluate", "export")
 
     def stages(self) -> list:
         return importlib.import_module(self.stages_module).STAGES

@@ -5,6 +5,7 @@ built only from core TF ops, so stock `tf.saved_model.load` and TF Serving can r
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -14,7 +15,11 @@ import tensorflow as tf
 
 from components.export.warmup import translator_warmup_requests, write_warmup_requests
 from components.models.cudnn import portable_lstms
-from components.models.translate_fn import encode_sources, translate_beams, translate_strings
+from components.models.translate_fn import (
+    encode_sources,
+    translate_beams,
+    translate_strings,
+)
 from components.models.translator import translator_parts
 from components.text.vocab import TextEncoder, Vocabulary
 
@@ -82,6 +87,23 @@ def next_version(base: Path) -> int:
 METADATA_FILE = Path("assets.extra") / "pipeline.json"
 
 
+def publish_version(tmp: Path, base: Path, attempts: int = 100) -> Path:
+    """Rename a finished export folder to the next free version number, race-free.
+
+    `rename(2)` onto an existing non-empty folder fails (EEXIST/ENOTEMPTY) instead of
+    replacing it, so two exports that picked the same number cannot overwrite each other:
+    the loser takes the next number. The version is never visible half-written or empty."""
+    for _ in range(attempts):
+        final = base / str(next_version(base))
+        try:
+            os.rename(tmp, final)
+            return final
+        except OSError as err:
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+    raise OSError(errno.EEXIST, f"no free version number after {attempts} attempts", str(base))
+
+
 def save_servable(module: tf.Module, signatures: dict, base: Path, warmup: list | None = None,
                   metadata: dict | None = None) -> Path:
     """Write to a hidden temp folder, then rename to the next version (never half-visible).
@@ -100,9 +122,7 @@ def save_servable(module: tf.Module, signatures: dict, base: Path, warmup: list 
         if metadata:
             (tmp / METADATA_FILE).parent.mkdir(parents=True, exist_ok=True)
             (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False), encoding="utf-8")
-        version = next_version(base)
-        final = base / str(version)
-        os.replace(tmp, final)
+        final = publish_version(tmp, base)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -12,7 +12,6 @@ e.g. on a non-chief worker.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import time
 import warnings
@@ -20,14 +19,11 @@ from pathlib import Path
 
 import mlflow
 
+from components.tracking import run_state
 from components.tracking.params import flatten
+from components.tracking.uri import DEFAULT_TRACKING_URI, resolve_tracking_uri  # noqa: F401 (re-export)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 MAX_PARAM_CHARS = 6000
-
-
-def resolve_tracking_uri(configured: str | None) -> str:
-    return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -131,6 +127,17 @@ class NoTracking(StageTracking):
         return keras.callbacks.Callback()
 
 
+@contextlib.contextmanager
+def _killed_on_interrupt():
+    """End the active run as KILLED (not FAILED) when SIGINT/SIGTERM stopped the pipeline.
+    `mlflow.start_run`'s exit leaves a run it finds already ended alone."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+
+
 class Tracker:
     def __init__(self, cfg, tracking_uri: str | None = None, code_fingerprint: str | None = None):
         self.cfg = cfg
@@ -139,12 +146,20 @@ class Tracker:
         self.stage_seconds: dict[str, float] = {}
         self.code_fingerprint = code_fingerprint
 
+    def open_store(self, log=print) -> str:
+        """Create (or migrate) the store under a lock, select the experiment, fail stale runs.
+        Returns the experiment id."""
+        mlflow.set_tracking_uri(self.uri)
+        with run_state.store_init_lock(self.uri):
+            experiment = mlflow.set_experiment(self.cfg.experiment)
+        run_state.mark_stale_runs(mlflow.MlflowClient(), experiment.experiment_id, log=log)
+        return experiment.experiment_id
+
     @contextlib.contextmanager
     def pipeline_run(self, stages: list[str]):
-        mlflow.set_tracking_uri(self.uri)
-        mlflow.set_experiment(self.cfg.experiment)
+        self.open_store()
         run_name = f"{self.cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        with mlflow.start_run(run_name=run_name) as run:
+        with mlflow.start_run(run_name=run_name, tags=run_state.process_tags()) as run:
             self.parent_run_id = run.info.run_id
             params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(self.cfg).items()}
             mlflow.log_params(params)
@@ -160,22 +175,24 @@ class Tracker:
                 tags["pipeline.code_fingerprint"] = self.code_fingerprint[:16]
             mlflow.set_tags(tags)
             start = time.time()
-            yield run
+            with _killed_on_interrupt():
+                yield run
             mlflow.MlflowClient().log_metric(self.parent_run_id, "time_total_s", time.time() - start)
 
     @contextlib.contextmanager
     def stage_run(self, stage: str, fingerprint: str):
-        with mlflow.start_run(run_name=stage, nested=True) as run:
+        with mlflow.start_run(run_name=stage, nested=True, tags=run_state.process_tags()) as run:
             mlflow.set_tags({"pipeline.stage": stage, "pipeline.fingerprint": fingerprint,
                              "skipped": "false"})
-            yield StageTracking(run.info.run_id)
+            with _killed_on_interrupt():
+                yield StageTracking(run.info.run_id)
 
     def stage_finished(self, stage: str, manifest: dict, manifest_path: Path, seconds: float) -> None:
         self._log_final(stage, manifest, seconds)
         mlflow.log_artifact(str(manifest_path), artifact_path="manifest")
 
     def stage_skipped(self, stage: str, manifest: dict) -> None:
-        with mlflow.start_run(run_name=stage, nested=True):
+        with mlflow.start_run(run_name=stage, nested=True, tags=run_state.process_tags()):
             mlflow.set_tags({"pipeline.stage": stage, "skipped": "true",
                              "pipeline.fingerprint": manifest.get("fingerprint", ""),
                              "cached_from_run": manifest.get("mlflow_run_id") or ""})

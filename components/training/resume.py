@@ -30,6 +30,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from components.runtime.cleanup import remove_dead_temps
+
 _STATE = re.compile(r"^epoch-(\d+)\.json$")
 
 
@@ -217,6 +219,7 @@ class ResumableTraining(keras.callbacks.Callback):
         self.history, self.resumed_from = {}, 0
         if self.fresh:
             self.clear()
+        remove_dead_temps(self.backup_dir)  # half-written files of a killed run
         candidates = self.checkpoints()
         if not candidates:
             return

@@ -248,6 +248,8 @@ STAGES = [
     Stage("prepare", prepare, sections=("data", "text"), data_fingerprint=lambda cfg: corpus.fingerprint(cfg.data)),
     Stage("train", train, deps=("prepare",), sections=("model", "train")),
     Stage("evaluate", evaluate, deps=("prepare", "train"), sections=("evaluate",)),
-    Stage("export", export, deps=("prepare", "train"), sections=("evaluate", "export")),
+    # Export reads only these evaluate.* keys: other evaluate changes don't make a new version.
+    Stage("export", export, deps=("prepare", "train"), sections=("export",),
+          keys=("evaluate.prompts", "evaluate.sample_tokens")),
 ]
 

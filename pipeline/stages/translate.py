@@ -268,5 +268,8 @@ STAGES = [
     Stage("prepare", prepare, sections=("data", "text"), data_fingerprint=lambda cfg: corpus.fingerprint(cfg.data)),
     Stage("train", train, deps=("prepare",), sections=("data", "text", "model", "train")),
     Stage("evaluate", evaluate, deps=("prepare", "train"), sections=("data", "text", "evaluate")),
-    Stage("export", export, deps=("prepare", "train"), sections=("text", "evaluate", "export")),
+    # Export reads only these evaluate.* keys: other evaluate changes don't make a new version.
+    Stage("export", export, deps=("prepare", "train"), sections=("text", "export"),
+          keys=("evaluate.max_decode_len", "evaluate.beam_size", "evaluate.length_penalty",
+                "evaluate.bleu_tokenize", "evaluate.examples")),
 ]
