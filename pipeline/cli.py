@@ -175,6 +175,15 @@ def _run(args, guard) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     preflight.http_client_defaults()
+    from components.runtime.locks import LockHeld, WorkLock
+
+    lock = None
+    if "TF_CONFIG" not in os.environ:  # one process: lock now, before TensorFlow starts (workers: below)
+        try:  # one run per work folder; held until this process ends (the kernel drops it on any exit)
+            lock = WorkLock(Path(cfg.work_dir) / cfg.name).acquire(f"python -m pipeline run {args.config}")
+        except LockHeld as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     # MLflow prints a URL per (nested) run against a server; we print the parent run's once.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     from components.training import distribute
@@ -194,7 +203,6 @@ def _run(args, guard) -> int:
           + ("" if chief else f" [{distribute.worker_name()}: trains only; the chief logs and exports]"), flush=True)
     from components.data.errors import DataError
     from components.runtime.cleanup import remove_dead_temps
-    from components.runtime.locks import LockHeld, WorkLock
     from components.tracking.mlflow_tracker import NullTracker, Tracker
     from pipeline.runner import (
         StageError,
@@ -218,11 +226,12 @@ def _run(args, guard) -> int:
         selected = [s for s in (selected or [st.name for st in stages]) if s in ("prepare", "train")] or ["train"]
         selected = sorted(set(selected) | {"prepare"}, key=[st.name for st in stages].index)
     root = Path(cfg.work_dir) / cfg.name
-    try:  # one run per work folder; held until this process ends (the kernel drops it on any exit)
-        lock = WorkLock(root).acquire(f"python -m pipeline run {args.config}")
-    except LockHeld as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    if lock is None:
+        try:
+            lock = WorkLock(root).acquire(f"python -m pipeline run {args.config}")
+        except LockHeld as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     remove_dead_temps(root, log=lambda m: print(m, flush=True))
     if hasattr(cfg, "export"):
         remove_dead_temps(Path(cfg.export.export_dir) / cfg.model_name, log=lambda m: print(m, flush=True))
