@@ -105,3 +105,48 @@ def test_mlflow_parent_and_nested_stage_runs(tmp_path):
         assert sorted(r.data.tags["pipeline.stage"] for r in children) == ["evaluate", "prepare", "train"]
     second = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[1].info.run_id]
     assert all(r.data.tags["skipped"] == "true" for r in second)
+
+
+# ---------------------------------------------------------------- issue 17
+def test_stale_stages_and_current_run(tmp_path):
+    from pipeline.runner import current_pipeline_run, stale_stages
+
+    cfg = _cfg(tmp_path)
+    assert stale_stages(cfg, _stages([])) == ["prepare"]
+    tracker = Tracker(cfg)
+    with tracker.pipeline_run(["prepare", "train", "evaluate"]):
+        run_stages(cfg, _stages([]), tracker)
+    assert stale_stages(cfg, _stages([])) == []  # a rerun would skip everything: the CLI opens no run
+    assert current_pipeline_run(cfg, _stages([])) == tracker.parent_run_id
+    assert stale_stages(cfg, _stages([]), force=True) == ["prepare"]
+    assert stale_stages(_cfg(tmp_path, epochs=3), _stages([])) == ["train"]
+
+
+def test_single_keys_of_other_sections_in_the_fingerprint(tmp_path):
+    from pipeline.runner import stage_fingerprint
+
+    stage = Stage("export", lambda ctx: {}, sections=("export",), keys=("evaluate.beam_size",))
+
+    def fp(**evaluate):
+        cfg = parse_config({"name": "k", "work_dir": str(tmp_path), "evaluate": evaluate})
+        return stage_fingerprint(stage, cfg, {}, "code")
+
+    assert fp() == fp(batch_size=7)  # a key export does not read: no new export
+    assert fp() != fp(beam_size=4)
+
+
+def test_interrupted_stage_ends_runs_killed(tmp_path):
+    from pipeline.interrupt import Interrupted
+
+    def stop(ctx):
+        raise Interrupted(15, "epoch 2")
+
+    cfg = _cfg(tmp_path)
+    with pytest.raises(Interrupted):
+        _run(cfg, [Stage("prepare", stop)])
+    client = mlflow.MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
+    exp = client.get_experiment_by_name("runner_test")
+    runs = client.search_runs([exp.experiment_id])
+    assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]
+    assert all(r.data.tags.get("pipeline.pid") for r in runs)
+    assert not [p for p in (tmp_path / "work" / "runner_test").iterdir() if ".tmp-" in p.name]
