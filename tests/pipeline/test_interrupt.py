@@ -23,22 +23,20 @@ def test_sigterm_outside_training_raises_at_once(guard):
 
 
 def test_sigint_in_training_waits_for_the_safe_point(guard):
-    with pytest.raises(Interrupted) as err:
-        with guard.deferred():
-            os.kill(os.getpid(), signal.SIGINT)  # only sets the flag
-            reached = True
-            guard.check("epoch 4")  # the next batch starts: stop here
+    with pytest.raises(Interrupted) as err, guard.deferred():
+        os.kill(os.getpid(), signal.SIGINT)  # only sets the flag
+        reached = True
+        guard.check("epoch 4")  # the next batch starts: stop here
     assert reached and err.value.exit_code == 130
     assert err.value.message() == "interrupted at epoch 4; rerun the same command to resume"
     assert isinstance(err.value, KeyboardInterrupt)  # `except Exception` does not swallow it
 
 
 def test_second_signal_stops_at_once(guard):
-    with pytest.raises(Interrupted):
-        with guard.deferred():
-            os.kill(os.getpid(), signal.SIGTERM)
-            os.kill(os.getpid(), signal.SIGTERM)
-            pytest.fail("not reached")
+    with pytest.raises(Interrupted), guard.deferred():
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        pytest.fail("not reached")
 
 
 def test_uninstall_restores_handlers():
