@@ -101,6 +101,11 @@ class ParallelFiles(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             disable_shuffling=True,  # file order per split, reproducibly
         )
 
+    @staticmethod
+    def validate(config: ParallelFilesConfig) -> None:
+        """Every content check the build would make, without building (the CLI's pre-flight)."""
+        assign_splits(list(config.files))
+
     def _split_generators(self, dl_manager):
         # Read and validate every file before tfds starts writing.
         return {s: self._generate_examples(rows) for s, rows in assign_splits(list(self.builder_config.files)).items()}

@@ -65,6 +65,9 @@ class LocalFiles:
         for paths in self.files.values():
             for path in paths:
                 user_files.require_file(path)
+        validate = getattr(self.builder_cls, "validate", None)
+        if validate is not None:  # content errors too, before any MLflow run exists
+            validate(self.config)
         return f"data: {self.description} ({', '.join(self.files)})"
 
     def fingerprint(self) -> str:

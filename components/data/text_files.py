@@ -58,6 +58,12 @@ class TextFiles(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             disable_shuffling=True,  # line order is the data
         )
 
+    @staticmethod
+    def validate(config: TextFilesConfig) -> None:
+        """The per-file content checks the build makes, without building (the CLI's pre-flight)."""
+        for _, path in config.files:
+            running_text_lines(path)
+
     def _split_generators(self, dl_manager):
         files = dict(self.builder_config.files)
         lines = {s: running_text_lines(p) for s, p in files.items()}  # all validated before writing

@@ -16,6 +16,9 @@ from components.data.errors import DataError
 def require_file(path: Path) -> Path:
     """The path, or a `DataError` saying it is missing (also the pre-flight check before a run)."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a file; give the path of the text file inside it "
+                        "in the config's data section")
     if not path.is_file():
         raise DataError(f"{path}: file not found; check the path in the config's data section "
                         "(relative paths are resolved against the current folder)")
@@ -36,9 +39,12 @@ def read_bytes(path: Path) -> bytes:
 
 
 def decode(path: Path, data: bytes) -> str:
-    """UTF-8 text, or a DataError naming the line of the first invalid byte."""
+    """UTF-8 text, or a DataError naming the line of the first invalid byte.
+
+    A leading byte-order mark (Windows editors write one) is dropped: it is not text, and
+    kept it would become part of the first token (a vocabulary entry of its own)."""
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise DataError(f"{path}:{line}: invalid UTF-8 ({e.reason} at byte {e.start}); "
@@ -106,4 +112,7 @@ def running_text_lines(path: Path) -> list[str]:
     lines = [line.removesuffix("\n") for line in io.StringIO(text, newline=None)]
     if not lines:
         raise DataError(f"{path}: the file is empty; give a text file with at least one line")
+    if not any(line.strip() for line in lines):
+        raise DataError(f"{path}: only whitespace ({len(lines)} blank line(s)); a language model needs "
+                        "text to learn from: give a file with words in it")
     return lines

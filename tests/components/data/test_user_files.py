@@ -77,3 +77,44 @@ def test_running_text_reads_lines_as_pythons_open_does(tmp_path):
     bad = write(tmp_path / "bad.txt", b"fine\nfine\n\xc3(\n")
     with pytest.raises(DataError, match=rf"^{bad}:3: invalid UTF-8"):
         running_text_lines(bad)
+
+
+# ---------------------------------------------------------------- issue 17, point 6
+def test_utf8_bom_is_dropped(tmp_path):
+    from components.data.user_files import running_text_lines, sentence_lines
+
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffhello world\nsecond\n".encode("utf-8"))
+    assert sentence_lines(path)[0] == "hello world"
+    assert running_text_lines(path)[0] == "hello world"
+
+
+def test_a_folder_is_reported_as_a_folder(tmp_path):
+    from components.data.errors import DataError
+    from components.data.user_files import require_file
+
+    with pytest.raises(DataError, match="is a folder, not a file"):
+        require_file(tmp_path)
+
+
+def test_whitespace_only_lm_file_is_rejected_naming_it(tmp_path):
+    from components.data.errors import DataError
+    from components.data.user_files import running_text_lines
+
+    path = tmp_path / "blank.txt"
+    path.write_text("  \n\t\n\n")
+    with pytest.raises(DataError, match=f"{path}: only whitespace"):
+        running_text_lines(path)
+
+
+def test_preflight_checks_content_before_any_run(tmp_path):
+    """A content error is found by the pre-flight (before MLflow runs exist), not by prepare."""
+    from components.data import sources
+    from components.data.errors import DataError
+    from pipeline.config import parse_config
+
+    path = tmp_path / "train.txt"
+    path.write_text(" \n \n")
+    cfg = parse_config({"name": "p", "task": "lm", "data": {"corpus": "files", "train": str(path)}})
+    with pytest.raises(DataError, match="only whitespace"):
+        sources.lm_source(cfg.data).preflight()
