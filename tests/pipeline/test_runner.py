@@ -150,3 +150,16 @@ def test_interrupted_stage_ends_runs_killed(tmp_path):
     assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]
     assert all(r.data.tags.get("pipeline.pid") for r in runs)
     assert not [p for p in (tmp_path / "work" / "runner_test").iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("task", ["translate", "lm"])
+def test_task_stage_names_and_keys_match_the_stages(task):
+    """`Task.stage_names` lets the CLI check --stages before TensorFlow loads; `Stage.keys` must exist."""
+    from pipeline.config import flatten
+    from pipeline.tasks import TASKS
+
+    stages = TASKS[task].stages()
+    assert tuple(s.name for s in stages) == TASKS[task].stage_names
+    keys = set(flatten(parse_config({"name": "x", "task": task})))
+    for stage in stages:
+        assert set(stage.keys) <= keys, stage.name

@@ -128,3 +128,46 @@ def test_stream_validation_state_round_trips(best):
     w.restore_state(state, arrays)
     assert w.best == v.best and w.best_epoch == v.best_epoch
     assert (w.best_weights is None) == (v.best_weights is None)
+
+
+def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path):
+    """ENOSPC while writing epoch 2's weights: an OSError naming the file, no partial file, epoch 1 intact."""
+    import errno
+
+    model = _model()
+    resumable = ResumableTraining(tmp_path / "b", log=lambda m: None)
+    x, y = _data()
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[resumable])
+    real_save = model.save_weights
+
+    def full_disk(path, *a, **kw):
+        real_save(path, *a, **kw)  # something got written ...
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    model.save_weights = full_disk
+    with pytest.raises(OSError) as err:
+        resumable.save(2)
+    assert err.value.errno == errno.ENOSPC
+    assert resumable.checkpoints() == [1]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["epoch-0001.json", "epoch-0001.weights.h5"]
+
+
+def test_callback_lists_put_the_checkpointer_after_stateful_callbacks():
+    from types import SimpleNamespace
+
+    from components.training.callbacks import lm_callbacks, resumable_of, translator_callbacks
+    from components.training.tbptt import StreamValidation
+
+    tc = SimpleNamespace(lr_schedule="plateau", plateau_factor=0.5, plateau_patience=1, early_stopping_patience=2,
+                         early_stopping_metric="val_loss", lr_decay_factor=0.5, lr_decay_patience=1)
+    tracking = keras.callbacks.Callback()
+    cbs = translator_callbacks(tc, tokens_per_epoch=10, batches_per_epoch=2, backup_dir="b",
+                               tracking_callback=tracking)
+    r = resumable_of(cbs)
+    assert {type(c).__name__ for c in r.stateful} == {"ReduceLROnPlateau", "EarlyStopping"}
+    assert all(cbs.index(c) < cbs.index(r) for c in r.stateful)
+    validation = StreamValidation(None, np.zeros(4, "int32"), 1, 2, False)
+    cbs = lm_callbacks(tc, tokens_per_epoch=10, backup_dir="b", validation=validation, tracking_callback=tracking)
+    r = resumable_of(cbs)
+    assert r.stateful[0] is validation and len(r.stateful) == 3
+    assert all(cbs.index(c) < cbs.index(r) for c in r.stateful)
