@@ -155,7 +155,11 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path):
 def test_callback_lists_put_the_checkpointer_after_stateful_callbacks():
     from types import SimpleNamespace
 
-    from components.training.callbacks import lm_callbacks, resumable_of, translator_callbacks
+    from components.training.callbacks import (
+        lm_callbacks,
+        resumable_of,
+        translator_callbacks,
+    )
     from components.training.tbptt import StreamValidation
 
     tc = SimpleNamespace(lr_schedule="plateau", plateau_factor=0.5, plateau_patience=1, early_stopping_patience=2,
