@@ -36,7 +36,7 @@ _STATE = re.compile(r"^epoch-(\d+)\.json$")
 
 
 def _fsync(path: Path) -> None:
-    """Flush a file to disk before it is renamed into place (survives a power cut, not only a kill)."""
+    """Flush a file (or a folder's entries) to disk: a checkpoint survives a power cut, not only a kill."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -136,6 +136,7 @@ class ResumableTraining(keras.callbacks.Callback):
             write(tmp)
             _fsync(tmp)
             os.replace(tmp, final)
+            _fsync(final.parent)
         finally:
             if tmp.exists():
                 tmp.unlink()
