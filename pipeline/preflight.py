@@ -23,7 +23,7 @@ class PreflightError(RuntimeError):
 def os_error_line(err: OSError, fallback: str | Path = "") -> str:
     """`<path>: <reason>` for ENOSPC, EROFS, EACCES and friends (no traceback, no errno soup)."""
     path = err.filename or fallback
-    reason = err.strerror or str(err)
+    reason = err.strerror or (str(err).splitlines() or [type(err).__name__])[0]
     return f"{path}: {reason}" if path else reason
 
 

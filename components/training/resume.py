@@ -137,6 +137,10 @@ class ResumableTraining(keras.callbacks.Callback):
             _fsync(tmp)
             os.replace(tmp, final)
             _fsync(final.parent)
+        except OSError as err:  # h5py's errors name no file: name the checkpoint (one `error:` line)
+            if err.filename:
+                raise
+            raise OSError(err.errno, str(err).splitlines()[0] if str(err) else "write failed", str(final)) from err
         finally:
             if tmp.exists():
                 tmp.unlink()

@@ -151,6 +151,14 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path):
     assert resumable.checkpoints() == [1]
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["epoch-0001.json", "epoch-0001.weights.h5"]
 
+    def h5py_style_error(path, *a, **kw):  # h5py raises OSError with a message and no file name
+        raise OSError("Unable to synchronously create file (file write failed)")
+
+    model.save_weights = h5py_style_error
+    with pytest.raises(OSError) as err:
+        resumable.save(2)
+    assert err.value.filename.endswith("epoch-0002.weights.h5") and "write failed" in err.value.strerror
+
 
 def test_callback_lists_put_the_checkpointer_after_stateful_callbacks():
     from types import SimpleNamespace
