@@ -9,7 +9,8 @@ import signal
 import sys
 import threading
 
-from .config import ConfigError, parse_args
+from .config import ConfigError
+from .flags import parse_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +85,7 @@ def _with_registry_models(config):
 
 if __name__ == "__main__":
     # Run directly (not via `python -m pipeline serve`): same quiet console, set before TensorFlow loads.
-    from pipeline import console
+    from components import console
 
     console.setup(verbose="--verbose" in sys.argv)
     sys.exit(main([a for a in sys.argv[1:] if a != "--verbose"]))

@@ -16,6 +16,8 @@ import shutil
 import uuid
 from pathlib import Path
 
+from components.savedmodel.layout import is_saved_model_dir
+
 from .config import ConfigError, ModelConfig, VersionPolicy
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ def fetch_model(uri: str, cache_dir: str | os.PathLike, tracking_uri: str) -> Mo
     number = int(version.version)
     base = Path(cache_dir).resolve() / ref.name
     final = base / str(number)
-    if (final / "saved_model.pb").is_file():
+    if is_saved_model_dir(final):
         log.info("Using cached %s version %d in %s", ref.name, number, final)
     else:
         base.mkdir(parents=True, exist_ok=True)
@@ -85,7 +87,7 @@ def fetch_model(uri: str, cache_dir: str | os.PathLike, tracking_uri: str) -> Mo
             download_uri = client.get_model_version_download_uri(ref.name, str(number))
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=download_uri, dst_path=str(tmp),
                                                              tracking_uri=tracking_uri))
-            if not (local / "saved_model.pb").is_file():
+            if not is_saved_model_dir(local):
                 raise SourceError(f"{uri} (version {number}, {download_uri}) has no saved_model.pb at its "
                                   "root; was it registered from an export's saved_model/ artifacts?")
             if final.exists():  # an incomplete folder from elsewhere; replace it
