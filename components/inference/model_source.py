@@ -45,12 +45,13 @@ def resolve_registry(spec: str, tracking_uri: str | None, cache_dir: str | None)
     """Download (or reuse from the cache) the registry version `spec` names."""
     from components.serving import mlflow_source
     from components.tracking.registry import RegistryError, parse_models_uri
+    from components.tracking.uri import resolve_tracking_uri
 
     try:
         parse_models_uri(spec)
     except RegistryError as err:
         raise InferenceError(f"MODEL: {err}") from None
-    uri = mlflow_source.resolve_tracking_uri(tracking_uri)
+    uri = resolve_tracking_uri(tracking_uri)
     try:
         served = mlflow_source.fetch_model(spec, cache_dir or mlflow_source.DEFAULT_CACHE_DIR, uri)
     except mlflow_source.SourceError as err:

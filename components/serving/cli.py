@@ -70,7 +70,9 @@ def _print_version() -> int:
 
 def _with_registry_models(config):
     """Resolve and download each --model models:/... URI; add it to the models to serve."""
-    from .mlflow_source import DEFAULT_CACHE_DIR, fetch_model, resolve_tracking_uri
+    from components.tracking.uri import resolve_tracking_uri
+
+    from .mlflow_source import DEFAULT_CACHE_DIR, fetch_model
 
     tracking_uri = resolve_tracking_uri(config.tracking_uri)
     cache = config.model_cache_dir or DEFAULT_CACHE_DIR

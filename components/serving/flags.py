@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from components.tracking.uri import DEFAULT_TRACKING_URI
+
 from .config import (
     DEFAULT_METRICS_PATH,
     BatchingConfig,
@@ -26,7 +28,7 @@ from .config_files import (
     load_monitoring_config_file,
     normalise_base_path,
 )
-from .mlflow_source import DEFAULT_CACHE_DIR, DEFAULT_TRACKING_URI, check_model_uri
+from .mlflow_source import DEFAULT_CACHE_DIR, check_model_uri
 
 log = logging.getLogger(__name__)
 

@@ -17,21 +17,17 @@ import uuid
 from pathlib import Path
 
 from components.savedmodel.layout import is_saved_model_dir
+from components.tracking.uri import MissingStoreError, check_store_exists
 
 from .config import ConfigError, ModelConfig, VersionPolicy
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = os.path.join("work", "registry_models")
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # as components/tracking/mlflow_tracker.py
 
 
 class SourceError(RuntimeError):
     """The registry could not provide the model (not found, unreachable, download failed)."""
-
-
-def resolve_tracking_uri(flag: str | None) -> str:
-    return flag or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def check_model_uri(uri: str) -> None:
@@ -56,11 +52,10 @@ def fetch_model(uri: str, cache_dir: str | os.PathLike, tracking_uri: str) -> Mo
     from components.tracking.registry import RegistryError, parse_models_uri, resolve_model_uri
 
     ref = parse_models_uri(uri)
-    if tracking_uri.startswith("sqlite:///"):  # don't create an empty store by looking into it
-        path = tracking_uri[len("sqlite:///"):]
-        if path and not os.path.exists(path):
-            raise SourceError(f"no MLflow store at {tracking_uri} ({os.path.abspath(path)} does not exist); "
-                              "pass --tracking_uri or set MLFLOW_TRACKING_URI")
+    try:  # don't create an empty store by looking into it
+        check_store_exists(tracking_uri, "pass --tracking_uri or set MLFLOW_TRACKING_URI")
+    except MissingStoreError as err:
+        raise SourceError(str(err)) from None
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         version = resolve_model_uri(client, ref)
