@@ -20,7 +20,7 @@ from pathlib import Path
 import mlflow
 
 from components.tracking.params import flatten
-from components.tracking.uri import resolve_tracking_uri
+from components.tracking.uri import DEFAULT_TRACKING_URI, resolve_tracking_uri  # noqa: F401 (re-export)
 
 MAX_PARAM_CHARS = 6000
 

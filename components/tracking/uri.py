@@ -1,9 +1,8 @@
-"""Where MLflow runs and registered models live: the one default and the one store check.
+"""Which MLflow store a run logs to (no `mlflow` import: the CLI's pre-flight uses it before any).
 
-Every command that talks to MLflow (the pipeline's tracker, `compare`, `register`, the
-`models:/` resolution of `serve` and `translate`) resolves its tracking URI here, so the
-default is written once. This module imports nothing heavy (no mlflow), so the server's flag
-parsing can use it and stay fast, and serving may depend on it without pulling in tracking.
+The one home of the tracking-URI default and of the missing-sqlite-store check: the pipeline's
+tracker, `compare`/`register`, `serve --model models:/...` and the `translate`/`evaluate`
+commands' registry resolution all use it. Serving may import it (it pulls in nothing of tracking).
 """
 from __future__ import annotations
 
