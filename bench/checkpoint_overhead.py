@@ -66,8 +66,8 @@ def main() -> None:
         resumable.on_train_begin()
         restore = time.perf_counter() - start
     print(f"{'config':<34} {'params':>10} {'checkpoint MB':>13} {'save s (median)':>15} {'restore s':>9}")
-    print(f"{args.config:<34} {model.count_params():>10,} {size / 2**20:>13.1f} {sorted(times)[len(times) // 2]:>15.3f} "
-          f"{restore:>9.3f}")
+    median = sorted(times)[len(times) // 2]
+    print(f"{args.config:<34} {model.count_params():>10,} {size / 2**20:>13.1f} {median:>15.3f} {restore:>9.3f}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ built only from core TF ops, so stock `tf.saved_model.load` and TF Serving can r
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from components.models.translate_fn import (
     translate_strings,
 )
 from components.models.translator import translator_parts
+from components.savedmodel.layout import METADATA_FILE, publish_version
 from components.text.vocab import TextEncoder, Vocabulary
 
 STRINGS = tf.TensorSpec([None], tf.string, name="inputs")
@@ -76,32 +76,6 @@ class TranslatorServing(tf.Module):
     def tokenize_source(self, inputs):
         """The source ids as the model sees them (truncated, reversed if trained so, + <eos>)."""
         return {"ids": encode_sources(inputs, self.source_encoder, self._max_source_len, self._reverse_source)}
-
-
-def next_version(base: Path) -> int:
-    """TF Serving versions are integer folder names; the newest is served."""
-    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.exists() else []
-    return max(versions, default=0) + 1
-
-
-METADATA_FILE = Path("assets.extra") / "pipeline.json"
-
-
-def publish_version(tmp: Path, base: Path, attempts: int = 100) -> Path:
-    """Rename a finished export folder to the next free version number, race-free.
-
-    `rename(2)` onto an existing non-empty folder fails (EEXIST/ENOTEMPTY) instead of
-    replacing it, so two exports that picked the same number cannot overwrite each other:
-    the loser takes the next number. The version is never visible half-written or empty."""
-    for _ in range(attempts):
-        final = base / str(next_version(base))
-        try:
-            os.rename(tmp, final)
-            return final
-        except OSError as err:
-            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-    raise OSError(errno.EEXIST, f"no free version number after {attempts} attempts", str(base))
 
 
 def save_servable(module: tf.Module, signatures: dict, base: Path, warmup: list | None = None,

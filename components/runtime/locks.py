@@ -42,8 +42,8 @@ class WorkLock:
             raise
         os.ftruncate(fd, 0)
         started = time.strftime("%Y-%m-%d %H:%M:%S")
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} (since {started}{', ' + command if command else ''})"
-                  .encode(), 0)
+        holder = f"pid {os.getpid()} on {socket.gethostname()} (since {started}{', ' + command if command else ''})"
+        os.pwrite(fd, holder.encode(), 0)
         self._fd = fd
         return self
 

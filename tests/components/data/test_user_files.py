@@ -109,12 +109,12 @@ def test_whitespace_only_lm_file_is_rejected_naming_it(tmp_path):
 
 def test_preflight_checks_content_before_any_run(tmp_path):
     """A content error is found by the pre-flight (before MLflow runs exist), not by prepare."""
-    from components.data import sources
+    from components.data import sources, text_files
     from components.data.errors import DataError
-    from pipeline.config import parse_config
 
     path = tmp_path / "train.txt"
     path.write_text(" \n \n")
-    cfg = parse_config({"name": "p", "task": "lm", "data": {"corpus": "files", "train": str(path)}})
+    source = sources.LocalFiles(text_files.TextFiles, text_files.make_config({"train": path}), {"train": [path]},
+                                "files:train.txt")
     with pytest.raises(DataError, match="only whitespace"):
-        sources.lm_source(cfg.data).preflight()
+        source.preflight()

@@ -1,7 +1,7 @@
 """Export versions are claimed race-free: two exports never share (or overwrite) a number."""
 import threading
 
-from components.export.translator_export import publish_version
+from components.savedmodel.layout import publish_version
 
 
 def _export(base, name):
@@ -31,7 +31,7 @@ def test_concurrent_exports_get_distinct_versions(tmp_path):
 
 def test_taken_number_moves_to_the_next(tmp_path, monkeypatch):
     """A rival that takes our number between the look and the rename: we take the next one."""
-    from components.export import translator_export
+    from components.savedmodel import layout
 
     base = tmp_path / "m"
     (base / "1").mkdir(parents=True)
@@ -43,6 +43,6 @@ def test_taken_number_moves_to_the_next(tmp_path, monkeypatch):
         calls.append(1)
         return 1 if len(calls) == 1 else 2
 
-    monkeypatch.setattr(translator_export, "next_version", stale_next_version)
+    monkeypatch.setattr(layout, "next_version", stale_next_version)
     assert publish_version(tmp, base).name == "2"
     assert (base / "1" / "saved_model.pb").read_text() == "first"
