@@ -22,7 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show TensorFlow's C++ start-up log lines (hidden by default); any position")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a pipeline config (prepare -> train -> evaluate -> export)")
-    run.add_argument("config", help="YAML config, e.g. configs/translate_en_ur.yaml")
+    run.add_argument("config", nargs="+",
+                     help="YAML config (a path, or a bundled name such as translate_en_fr); several merge "
+                          "left to right (later files win, key by key)")
+    run.add_argument("--print-config", action="store_true",
+                     help="print the resolved config (after merging and --set) as YAML and exit")
     run.add_argument("--stages", type=_stage_list, default=None,
                      help="comma-separated subset of stages to run (others must be up to date)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -127,13 +131,17 @@ def cmd_register(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from pipeline.config import ConfigError, load_config
+    from pipeline.config import ConfigError
+    from pipeline.config_files import load_configs, resolved_yaml
 
     try:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_configs(args.config, args.overrides)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.print_config:
+        print(resolved_yaml(cfg), end="", flush=True)
+        return 0
     # MLflow prints a URL per (nested) run against a server; we print the parent run's once.
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     from components.training import distribute
@@ -149,7 +157,7 @@ def cmd_run(args) -> int:
 
     console.quiet_python_libraries()
     start = time.time()
-    print(f"pipeline {cfg.name} ({cfg.task}) from {args.config}"
+    print(f"pipeline {cfg.name} ({cfg.task}) from {' + '.join(args.config)}"
           + ("" if chief else f" [{distribute.worker_name()}: trains only; the chief logs and exports]"), flush=True)
     from pipeline.runner import StageError, check_selection, code_fingerprint, run_stages
     from pipeline.tasks import task_of
