@@ -16,7 +16,8 @@ def _stage_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline",
+    prog = "python -m pipeline" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name  # or seqpipe
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Recurrent sequence models from raw text to served SavedModels.")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's C++ start-up log lines (hidden by default); any position")

@@ -55,7 +55,9 @@ def resolve(spec: str) -> tuple[str, str]:
     name = spec[:-5] if spec.endswith(".yaml") else spec
     name = name[len("configs/"):] if name.startswith("configs/") else name
     if root is not None and "/" not in name.replace("examples/", "", 1) and ".." not in name:
-        candidate = root.joinpath(*f"{name}.yaml".split("/"))
+        candidate = root
+        for part in f"{name}.yaml".split("/"):  # one part per call: MultiplexedPath takes one on 3.11
+            candidate = candidate / part
         if candidate.is_file():
             return candidate.read_text(encoding="utf-8"), f"{name} (bundled)"
     raise ConfigError(f"config file not found: {spec} (nor a bundled config; bundled: "
