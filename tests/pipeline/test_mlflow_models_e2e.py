@@ -77,7 +77,9 @@ def test_export_is_a_logged_model_found_by_search(translator):
                                              filter_string=f"source_run_id = '{translator['export_run']}'")
         assert [m.name for m in models] == ["test_translate_tiny"]
         version = client.get_model_version(TRANSLATOR, translator["version"])
-        assert version.model_id == models[0].model_id
+        # registered from that LoggedModel (the source is its models:/m-... URI)
+        assert version.source == f"models:/{models[0].model_id}"
+        assert version.tags["pipeline.logged_model_id"] == models[0].model_id
         info = mlflow.models.get_model_info(f"models:/{models[0].model_id}")
         requirements = Path(mlflow.pyfunc.get_model_dependencies(f"models:/{models[0].model_id}")).read_text()
     assert info.signature.inputs.to_dict() == [{"type": "string", "required": True}]
