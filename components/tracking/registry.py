@@ -105,18 +105,29 @@ def find_logged_model(client, export_run):
 
 
 @contextlib.contextmanager
-def _global_uris(client):
-    """Point MLflow's global tracking/registry URIs at the client's store for the block, then restore."""
+def global_uris(tracking_uri: str, registry_uri: str | None = None):
+    """Point MLflow's global tracking/registry URIs at a store for the block, then restore them and
+    the MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI environment (mlflow.set_tracking_uri exports
+    the URI to the environment, so child processes would otherwise inherit it)."""
+    import os
+
     import mlflow
 
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    env = {k: os.environ.get(k) for k in names}
     before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    mlflow.set_tracking_uri(client.tracking_uri)
-    mlflow.set_registry_uri(client._registry_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri or tracking_uri)
     try:
         yield
     finally:
         mlflow.set_tracking_uri(before[0])
         mlflow.set_registry_uri(before[1])
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def default_model_name(export_run, parent_run) -> str:
@@ -156,7 +167,7 @@ def register_export(client, run_id: str, name: str | None = None, alias: str | N
     logged = find_logged_model(client, export)
     if logged is not None:  # an MLflow Model (MLmodel + the SavedModel): what MLflow's own tools load
         tags["pipeline.logged_model_id"] = logged.model_id
-        with _global_uris(client):  # mlflow.register_model talks to the global tracking/registry URIs
+        with global_uris(client.tracking_uri, client._registry_uri):  # register_model uses the global URIs
             import mlflow
 
             version = mlflow.register_model(f"models:/{logged.model_id}", name, tags=tags)

@@ -17,6 +17,7 @@ import mlflow
 import pytest
 import requests
 
+from components.tracking.registry import global_uris  # pyfunc/search use MLflow's global URIs
 from tests.support.mlflow_server import free_port
 from tests.support.subprocess_run import ROOT, run_cli
 
@@ -24,19 +25,6 @@ pytestmark = pytest.mark.slow
 TRANSLATOR = "tiny_translator_mlflow_model"  # names of their own: other tests register the config name
 LM = "tiny_lm_mlflow_model"
 LINES = ["How are you?", "Thank you.", "I am here ."]
-
-
-@contextlib.contextmanager
-def global_uris(uri: str):
-    """pyfunc.load_model and search_logged_models use MLflow's global URIs."""
-    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(before[0])
-        mlflow.set_registry_uri(before[1])
 
 
 def _register(stdout: str, uri: str, name: str, alias: str) -> dict:
@@ -61,6 +49,7 @@ def lm(tiny_lm):
 
 
 def _cli_translate(model: str, uri: str, tmp_path: Path) -> list[str]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     src = tmp_path / "src.txt"
     src.write_text("\n".join(LINES) + "\n", encoding="utf-8")
     proc = run_cli(["translate", model, "--input", str(src), "--tracking-uri", uri,
@@ -108,11 +97,12 @@ def test_versions_registered_before_mlflow_models_still_work(translator, tmp_pat
 def mlflow_models_serve(model_uri: str, tracking_uri: str, log: Path):
     port = free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_REGISTRY_URI": tracking_uri,
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(mlflow_bin), "models", "serve", "-m", model_uri, "--env-manager", "local",
                                  "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "TF_CPP_MIN_LOG_LEVEL": "2"})
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         url = f"http://127.0.0.1:{port}"
         try:
             for _ in range(600):
