@@ -97,8 +97,9 @@ def test_versions_registered_before_mlflow_models_still_work(translator, tmp_pat
 def mlflow_models_serve(model_uri: str, tracking_uri: str, log: Path):
     port = free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
+    # MLflow starts the scoring server as `uvicorn` from PATH: the environment's bin/ goes first.
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_REGISTRY_URI": tracking_uri,
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+           "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": f"{mlflow_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(mlflow_bin), "models", "serve", "-m", model_uri, "--env-manager", "local",
                                  "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
