@@ -13,7 +13,7 @@ CONFIG ?= configs/translate_en_ur.yaml
 .PHONY: run test test-fast lint serve bench clean venv
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt

@@ -17,13 +17,18 @@ def _stage_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline",
+    prog = "python -m pipeline" if sys.argv[0].endswith("__main__.py") else Path(sys.argv[0]).name  # or seqpipe
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Recurrent sequence models from raw text to served SavedModels.")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's C++ start-up log lines (hidden by default); any position")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a pipeline config (prepare -> train -> evaluate -> export)")
-    run.add_argument("config", help="YAML config, e.g. configs/translate_en_ur.yaml")
+    run.add_argument("config", nargs="+",
+                     help="YAML config (a path, or a bundled name such as translate_en_fr); several merge "
+                          "left to right (later files win, key by key)")
+    run.add_argument("--print-config", action="store_true",
+                     help="print the resolved config (after merging and --set) as YAML and exit")
     run.add_argument("--stages", type=_stage_list, default=None,
                      help="comma-separated subset of stages to run (others must be up to date)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -152,13 +157,17 @@ def cmd_run(args) -> int:
 
 
 def _run(args, guard) -> int:
-    from pipeline.config import ConfigError, load_config
+    from pipeline.config import ConfigError
+    from pipeline.config_files import load_configs, resolved_yaml
 
     try:
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_configs(args.config, args.overrides)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.print_config:
+        print(resolved_yaml(cfg), end="", flush=True)
+        return 0
     from components.tracking.uri import resolve_tracking_uri
     from pipeline import preflight
     from pipeline.tasks import task_of
@@ -176,7 +185,7 @@ def _run(args, guard) -> int:
     lock = None
     if "TF_CONFIG" not in os.environ:  # one process: lock now, before TensorFlow starts (workers: below)
         try:  # one run per work folder; held until this process ends (the kernel drops it on any exit)
-            lock = WorkLock(Path(cfg.work_dir) / cfg.name).acquire(f"python -m pipeline run {args.config}")
+            lock = WorkLock(Path(cfg.work_dir) / cfg.name).acquire(f"python -m pipeline run {' '.join(args.config)}")
         except LockHeld as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
@@ -195,7 +204,7 @@ def _run(args, guard) -> int:
 
     console.quiet_python_libraries()
     start = time.time()
-    print(f"pipeline {cfg.name} ({cfg.task}) from {args.config}"
+    print(f"pipeline {cfg.name} ({cfg.task}) from {' + '.join(args.config)}"
           + ("" if chief else f" [{distribute.worker_name()}: trains only; the chief logs and exports]"), flush=True)
     from components.data.errors import DataError
     from components.runtime.cleanup import remove_dead_temps
@@ -224,7 +233,7 @@ def _run(args, guard) -> int:
     root = Path(cfg.work_dir) / cfg.name
     if lock is None:
         try:
-            lock = WorkLock(root).acquire(f"python -m pipeline run {args.config}")
+            lock = WorkLock(root).acquire(f"python -m pipeline run {' '.join(args.config)}")
         except LockHeld as err:
             print(f"error: {err}", file=sys.stderr)
             return 1

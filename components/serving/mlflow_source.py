@@ -1,11 +1,12 @@
 """Serve models from the MLflow Model Registry: `--model models:/NAME@ALIAS` (or `/VERSION`).
 
-The URI is resolved to a registry version once, at start-up; that version's SavedModel is
-downloaded into a TF Serving layout folder, `<cache>/<NAME>/<registry version>/saved_model.pb`
-(written to a temporary folder and renamed, so a half-downloaded version is never served, and a
-cached version is reused: registry versions are immutable), and the base path `<cache>/<NAME>` is
-served under the model name NAME with a version policy pinned to that one version (the cache may
-hold other versions of the same model). An alias also becomes a TF Serving version label, so
+The URI is resolved to a registry version once, at start-up; that version's SavedModel (from an
+MLflow Model, the SavedModel artifact inside it: `saved_model_in`) is downloaded into a TF
+Serving layout folder, `<cache>/<NAME>/<registry version>/saved_model.pb` (written to a
+temporary folder and renamed, so a half-downloaded version is never served, and a cached version
+is reused: registry versions are immutable), and the base path `<cache>/<NAME>` is served under
+the model name NAME with a version policy pinned to that one version (the cache may hold other
+versions of the same model). An alias also becomes a TF Serving version label, so
 `/v1/models/NAME/labels/ALIAS` works.
 """
 from __future__ import annotations
@@ -41,6 +42,29 @@ def check_model_uri(uri: str) -> None:
     if ":" in ref.name or " " in ref.name:
         raise ConfigError(f"--model: registered model name {ref.name!r} cannot be served under TF Serving "
                           "URLs (no ':' or spaces); register it under another name")
+
+
+def saved_model_in(local: Path) -> Path | None:
+    """The SavedModel version folder inside a downloaded registry version.
+
+    Two layouts: a bare SavedModel (versions registered before issue 19) and an MLflow Model
+    (MLmodel file; the SavedModel is the pyfunc artifact `saved_model`, at the path MLmodel records,
+    see components/tracking/model_logging.py)."""
+    if is_saved_model_dir(local):
+        return local
+    mlmodel = local / "MLmodel"
+    if not mlmodel.is_file():
+        return None
+    import yaml
+
+    try:
+        flavor = (yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}).get("flavors", {}).get(
+            "python_function", {})
+        relative = flavor["artifacts"]["saved_model"]["path"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return None
+    folder = local / relative
+    return folder if is_saved_model_dir(folder) else None
 
 
 def fetch_model(uri: str, cache_dir: str | os.PathLike, tracking_uri: str) -> ModelConfig:
@@ -82,9 +106,10 @@ def fetch_model(uri: str, cache_dir: str | os.PathLike, tracking_uri: str) -> Mo
             download_uri = client.get_model_version_download_uri(ref.name, str(number))
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=download_uri, dst_path=str(tmp),
                                                              tracking_uri=tracking_uri))
-            if not is_saved_model_dir(local):
-                raise SourceError(f"{uri} (version {number}, {download_uri}) has no saved_model.pb at its "
-                                  "root; was it registered from an export's saved_model/ artifacts?")
+            local = saved_model_in(local)
+            if local is None:
+                raise SourceError(f"{uri} (version {number}, {download_uri}) holds no SavedModel (neither a "
+                                  "saved_model.pb at its root nor an MLflow Model logged by the export stage)")
             if final.exists():  # an incomplete folder from elsewhere; replace it
                 shutil.rmtree(final)
             os.replace(local, final)

@@ -47,7 +47,8 @@ def fit_vocabulary(texts: Iterable[str], kind: str = "word", lowercase: bool = F
                    max_size: int = 20000, min_count: int = 1, batch: int = 1024) -> Vocabulary:
     """Count pieces with the same in-graph tokenizer the model uses, so they can't disagree.
 
-    kind "wordpiece" learns a subword vocabulary of `max_size` with keras-hub instead.
+    kind "wordpiece" learns a subword vocabulary of `max_size` with Hugging Face `tokenizers`
+    instead (components/text/wordpiece.py says why not keras-hub's trainer).
     """
     if kind == "wordpiece":
         learned = wordpiece.learn_vocabulary(list(texts), max_size, SPECIALS, lowercase)

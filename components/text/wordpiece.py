@@ -1,10 +1,12 @@
 """WordPiece subwords with core TF ops only, on top of the reversible word pre-tokenizer.
 
 The vocabulary is learned with Hugging Face `tokenizers`' WordPieceTrainer. keras-hub's
-`compute_word_piece_vocabulary` / `WordPieceTokenizer` would be the first choice, but they
-need tensorflow-text, whose 2.21 wheel does not import here (undefined symbol
-`icudt77_dat`), and its ops would make exports unloadable by stock TF Serving anyway.
-Tokenizing is hand-written in core TF for the same reason; it is the same greedy
+`compute_word_piece_vocabulary` imports and runs here since tensorflow-text 2.21.1 (2.21.0 failed
+with `undefined symbol: icudt77_dat`), but it is kept out on purpose: it learns from its own
+BERT pre-tokenizer (not our reversible `##`-glue words) and would change every existing
+vocabulary, hence every stage fingerprint and export. Tokenizing stays hand-written in core TF
+rather than keras-hub's `WordPieceTokenizer` because an export must load in plain TensorFlow and
+stock TF Serving, which lack tensorflow-text's custom ops; it is the same greedy
 longest-match-first algorithm as BERT's, and a test checks it against `tokenizers`' WordPiece.
 
 Markers: a word's first piece has no prefix; its continuations carry `@@`. The word

@@ -1,13 +1,16 @@
 """The MLflow Model Registry as the road to serving.
 
-`register_export` takes a pipeline run (or its export stage run), finds the SavedModel the
-export stage logged under `saved_model/`, and registers it as a new version of a registered
-model (default name: the pipeline's model name), optionally pointing an alias at it.
+`register_export` takes a pipeline run (or its export stage run), finds what the export stage
+logged, and registers it as a new version of a registered model (default name: the pipeline's
+model name), optionally pointing an alias at it: the MLflow Model (LoggedModel; MLmodel + the
+unchanged SavedModel, components/tracking/model_logging.py) through `mlflow.register_model`, or,
+for runs exported before those existed, the bare SavedModel under `saved_model/`.
 `resolve_model_uri` turns `models:/NAME@ALIAS` or `models:/NAME/VERSION` into that version, for
 the server (components/serving/mlflow_source.py) to download and serve.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -91,6 +94,42 @@ def find_export_run(client, run_id: str):
     return export, parent
 
 
+def find_logged_model(client, export_run):
+    """The MLflow Model (LoggedModel) the export stage logged on `export_run`, or None for runs
+    exported before exports were logged as MLflow Models."""
+    models = client.search_logged_models(experiment_ids=[export_run.info.experiment_id],
+                                         filter_string=f"source_run_id = '{export_run.info.run_id}'",
+                                         order_by=[{"field_name": "creation_time", "ascending": False}])
+    ready = [m for m in models if str(getattr(m.status, "name", m.status)).upper().endswith("READY")]
+    return ready[0] if ready else None
+
+
+@contextlib.contextmanager
+def global_uris(tracking_uri: str, registry_uri: str | None = None):
+    """Point MLflow's global tracking/registry URIs at a store for the block, then restore them and
+    the MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI environment (mlflow.set_tracking_uri exports
+    the URI to the environment, so child processes would otherwise inherit it)."""
+    import os
+
+    import mlflow
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    env = {k: os.environ.get(k) for k in names}
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri or tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def default_model_name(export_run, parent_run) -> str:
     for run in (parent_run, export_run):
         if run is None:
@@ -124,11 +163,21 @@ def register_export(client, run_id: str, name: str | None = None, alias: str | N
             tags["git_commit"] = parent.data.tags["mlflow.source.git.commit"]
     if "export_version" in export.data.metrics:
         tags["pipeline.export_version"] = str(int(export.data.metrics["export_version"]))
-    # The export's artifacts are a plain SavedModel (no MLmodel file), so the version is created
-    # from the run's artifact location directly rather than through mlflow.register_model.
-    source = f"{export.info.artifact_uri.rstrip('/')}/{SAVED_MODEL_PATH}"
-    version = client.create_model_version(name, source=source, run_id=export.info.run_id, tags=tags,
-                                          description=f"pipeline run {parent.info.run_id if parent else '?'}")
+    description = f"pipeline run {parent.info.run_id if parent else '?'}"
+    logged = find_logged_model(client, export)
+    if logged is not None:  # an MLflow Model (MLmodel + the SavedModel): what MLflow's own tools load
+        tags["pipeline.logged_model_id"] = logged.model_id
+        with global_uris(client.tracking_uri, client._registry_uri):  # register_model uses the global URIs
+            import mlflow
+
+            version = mlflow.register_model(f"models:/{logged.model_id}", name, tags=tags)
+        client.update_model_version(name, version.version, description=description)
+    else:
+        # Exports from before issue 19 are plain SavedModel artifacts (no MLmodel file): the
+        # version is created from the run's artifact folder, as then.
+        source = f"{export.info.artifact_uri.rstrip('/')}/{SAVED_MODEL_PATH}"
+        version = client.create_model_version(name, source=source, run_id=export.info.run_id, tags=tags,
+                                              description=description)
     if alias:
         client.set_registered_model_alias(name, alias, version.version)
     return client.get_model_version(name, version.version)

@@ -217,6 +217,8 @@ def export(ctx) -> dict:
         "signatures": checked["signatures"], "greedy_examples": examples,
         "prompt_log_likelihood": dict(zip(prompts, got_score))})
     ctx.tracking.log_artifacts(path, artifact_path="saved_model")
+    from components.tracking.model_logging import log_export_model  # issue 19: an MLflow Model too
+    ctx.log(f"MLflow Model: {log_export_model(ctx.tracking, path, prompts)}")
     ctx.log(f"SavedModel: {path} (version {path.name}; signatures {', '.join(checked['signatures'])})")
     return {"metrics": {"export_version": int(path.name)},
             "info": {"path": str(path.resolve()), "greedy_examples": examples}}

@@ -237,6 +237,8 @@ def export(ctx) -> dict:
     _write_json(ctx.out_dir / "export.json", {"path": str(path.resolve()), "version": int(path.name),
                                               "model_name": cfg.model_name, "examples": dict(zip(examples, got))})
     ctx.tracking.log_artifacts(path, artifact_path="saved_model")
+    from components.tracking.model_logging import log_export_model  # issue 19: an MLflow Model too
+    ctx.log(f"MLflow Model: {log_export_model(ctx.tracking, path, examples)}")
     ctx.log(f"SavedModel: {path} (version {path.name})")
     for src, hyp in zip(examples, got):
         ctx.log(f"  {src}  ->  {hyp}")
