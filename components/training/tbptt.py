@@ -9,7 +9,8 @@
   to the epoch logs, so ReduceLROnPlateau / EarlyStopping / MLflow / History see them; it
   must come before those callbacks in the list. It also keeps the best weights by
   validation perplexity (in `ResumableTraining`'s checkpoints via `resume_state`, or in
-  `best_dir`, so a resumed run keeps them) and restores them when training ends -- the classic "save the model when val loss improves, reload at the end".
+  `best_dir`, so a resumed run keeps them) and restores them when training ends -- the classic
+  "save the model when val loss improves, reload at the end".
 """
 from __future__ import annotations
 
