@@ -7,10 +7,10 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= configs/translate_en_ur.yaml
 
 # The data folder (../shared/data beside the checkout when present) and the quiet console are
-# decided by the code itself (components/data/paths.py, pipeline/console.py), so commands run
+# decided by the code itself (components/data/paths.py, components/console.py), so commands run
 # outside make behave the same.
 
-.PHONY: run test test-fast serve bench clean venv
+.PHONY: run test test-fast lint serve bench clean venv
 venv: $(STAMP)
 
 $(STAMP): requirements.txt
@@ -22,7 +22,12 @@ $(STAMP): requirements.txt
 run: $(STAMP)
 	$(PY) -m pipeline run $(CONFIG) $(ARGS)
 
-test: $(STAMP)
+# Style (ruff) and architecture contracts (import-linter), both configured in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -84,7 +84,7 @@ def run_variant(args, variant: str, prepare_dir: Path, root: Path) -> dict:
     from pipeline.config import load_config
     from pipeline.stages import lm
 
-    overrides = [f"train.epochs=2", f"train.steps_per_epoch={args.steps}", f"work_dir={root / variant}",
+    overrides = ["train.epochs=2", f"train.steps_per_epoch={args.steps}", f"work_dir={root / variant}",
                  *VARIANTS[variant], *args.overrides]
     cfg = load_config(args.config, overrides)
     tracker = Tracker(cfg, tracking_uri=f"sqlite:///{root / 'mlflow.db'}")

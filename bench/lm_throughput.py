@@ -21,7 +21,6 @@ console.setup(verbose="--verbose" in sys.argv)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from components.models.language_model import build_language_model  # noqa: E402
 from components.training import fit  # noqa: E402

@@ -2,7 +2,8 @@
 
 Runs 1 and 32 concurrent REST clients against a server with batching off and
 on, each cell bounded by a request count and a share of an overall time
-budget, all in one run with both servers up, alternating between them in rounds (the machine is shared: only ratios within a run compare). It
+budget, all in one run with both servers up, alternating between them in rounds (the machine
+is shared: only ratios within a run compare). It
 also reports what batching adds to a lone request (1-client p50, on minus off) and how
 long SIGTERM takes with 8 clients still sending. Servers are started here as
 subprocesses on free 127.0.0.1 ports.

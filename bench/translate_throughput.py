@@ -9,7 +9,6 @@ batch sizes 1 and 32. Prints a table; asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -28,7 +27,6 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     args = parser.parse_args()
 
-    import keras
     import tensorflow as tf
 
     from components.data import corpus

@@ -66,14 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _mlflow_client(tracking_uri: str | None):
     """A client for the resolved URI; a missing sqlite file is an error, not a new empty store."""
-    from components.tracking.mlflow_tracker import resolve_tracking_uri
+    from components.tracking.uri import check_store_exists, resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///"):]
-        if path and path != ":memory:" and not os.path.exists(path):
-            raise FileNotFoundError(f"no MLflow store at {uri} ({os.path.abspath(path)} does not exist); "
-                                    "run a pipeline first, or pass --tracking-uri / set MLFLOW_TRACKING_URI")
+    check_store_exists(uri, "run a pipeline first, or pass --tracking-uri / set MLFLOW_TRACKING_URI")
     import mlflow
 
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -45,9 +45,9 @@ class ParallelFilesSpec(Section):
 
 class TfdsSplits(Section):
     """Our split -> the TFDS split (any split spec: `validation`, `train[:5%]`, `newstest2013`)."""
-    train: str = "train"
-    validation: str = "validation"
-    test: str = "test"
+    train: str = Field("train", description="TFDS split (or slice) read as our training split")
+    validation: str = Field("validation", description="TFDS split (or slice) read as our validation split")
+    test: str = Field("test", description="TFDS split (or slice) read as our test split")
 
 
 # Keys that belong to one kind of data source; the others must be absent.
@@ -88,12 +88,14 @@ class DataConfig(Section):
     split (paths relative to the current folder, ~ expands). tfds: a TFDS catalog dataset
     read from `tfds_data_dir` (downloaded and prepared there on first use when online).
     """
-    corpus: Literal["tatoeba", "multi30k", "files", "tfds"] = "tatoeba"
+    corpus: Literal["tatoeba", "multi30k", "files", "tfds"] = Field(
+        "tatoeba", description="tatoeba / multi30k: built-in corpora; files: your own files; "
+                               "tfds: a TFDS catalog dataset")
     config: str | None = Field(None, description="built-in corpus config; tatoeba: urd-eng (default) or fra-eng")
-    source_lang: str = "en"
-    target_lang: str = "ur"
+    source_lang: str = Field("en", description="source language code; for files/tfds also the feature name")
+    target_lang: str = Field("ur", description="target language code; for files/tfds also the feature name")
     data_dir: str | None = Field(None, description="raw corpora folder; default $PIPELINE_DATA_DIR")
-    max_train_examples: int | None = Field(None, ge=1)
+    max_train_examples: int | None = Field(None, ge=1, description="use only the first N training pairs")
     train: ParallelFilesSpec | None = Field(None, description="corpus files: the training pairs (required)")
     validation: ParallelFilesSpec | None = Field(None, description="corpus files: default = 10% of train by hash")
     test: ParallelFilesSpec | None = Field(None, description="corpus files: default = 10% of train by hash")
@@ -123,22 +125,25 @@ class DataConfig(Section):
 class TextConfig(Section):
     tokenizer: Literal["word", "whitespace", "char", "wordpiece"] = Field(
         "word", description="wordpiece: subwords, max_vocab_size is the learned vocabulary size")
-    lowercase: bool = False
-    max_vocab_size: int = Field(20000, ge=8)
-    min_count: int = Field(1, ge=1)
-    max_source_len: int = Field(50, ge=2)
-    max_target_len: int = Field(50, ge=2)
+    lowercase: bool = Field(False, description="lowercase both languages before tokenizing")
+    max_vocab_size: int = Field(20000, ge=8, description="cap on each language's vocabulary, specials included")
+    min_count: int = Field(1, ge=1, description="rarer training tokens map to <unk>")
+    max_source_len: int = Field(50, ge=2, description="source tokens kept per sentence, <eos> included "
+                                                      "(longer sentences are truncated)")
+    max_target_len: int = Field(50, ge=2, description="target tokens kept per sentence in training, "
+                                                      "<eos> included (longer sentences are truncated)")
     reverse_source: bool = Field(
         False, description="feed source tokens in reverse order (Sutskever et al. 2014); "
                            "helps models without attention, the export applies it too")
 
 
 class TranslatorModelConfig(Section):
-    embedding_dim: int = Field(256, ge=1)
-    units: int = Field(256, ge=1)
-    encoder_layers: int = Field(2, ge=1)
-    decoder_layers: int = Field(3, ge=1)
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    embedding_dim: int = Field(256, ge=1, description="embedding width, source and target")
+    units: int = Field(256, ge=1, description="width of every LSTM layer")
+    encoder_layers: int = Field(2, ge=1, description="stacked encoder LSTM layers (the seed: 2)")
+    decoder_layers: int = Field(3, ge=1, description="stacked decoder LSTM layers (the seed: 3)")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="on embeddings, between layers and after attention; "
+                                                            "never inside the recurrence (keeps cuDNN)")
     bridge: Literal["top_to_first", "layerwise", "dense"] = Field(
         "top_to_first",
         description="how encoder final states initialise the decoder; the seed uses top_to_first",
@@ -172,13 +177,15 @@ class DistributeOptions(Section):
 
 
 class TrainConfig(DistributeOptions):
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(32, ge=1)
-    optimizer: Literal["adam", "sgd"] = "adam"
-    learning_rate: float = Field(2e-3, gt=0)
-    clipnorm: float | None = Field(1.0, gt=0)
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
-    early_stopping_patience: int | None = Field(None, ge=1)
+    epochs: int = Field(30, ge=1, description="maximum training epochs")
+    batch_size: int = Field(32, ge=1, description="global batch: split across replicas when distributed")
+    optimizer: Literal["adam", "sgd"] = Field("adam", description="the optimizer")
+    learning_rate: float = Field(2e-3, gt=0, description="peak learning rate (after any warm-up)")
+    clipnorm: float | None = Field(1.0, gt=0, description="global gradient-norm clipping; null: none")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="label smoothing of the masked cross-entropy")
+    early_stopping_patience: int | None = Field(None, ge=1, description="stop after N epochs without a better "
+                                                                      "early_stopping_metric and restore the best "
+                                                                      "epoch's weights; null: off")
     early_stopping_metric: Literal["val_loss", "val_bleu"] = Field(
         "val_loss", description="also what decides the best checkpoint that is kept")
     val_bleu_examples: int = Field(0, ge=0, description="validation pairs decoded each epoch for val_bleu "
@@ -191,12 +198,15 @@ class TrainConfig(DistributeOptions):
                                                                "(default 1000 unless warmup_fraction is set)")
     warmup_fraction: float | None = Field(None, ge=0, lt=1, description="warm-up as a fraction of all "
                                                                         "training steps (scales with epochs)")
-    plateau_factor: float = Field(0.5, gt=0, lt=1)
-    plateau_patience: int = Field(1, ge=0)
-    bucket_boundaries: list[int] = Field(default_factory=lambda: [8, 16, 32])
-    shuffle_buffer: int = Field(10000, ge=1)
-    steps_per_epoch: int | None = Field(None, ge=1)
-    jit_compile: bool = False
+    plateau_factor: float = Field(0.5, gt=0, lt=1, description="lr_schedule plateau: lr multiplier when val loss stalls")
+    plateau_patience: int = Field(1, ge=0, description="lr_schedule plateau: epochs without improvement before "
+                                                       "the lr drops")
+    bucket_boundaries: list[int] = Field(default_factory=lambda: [8, 16, 32],
+                                         description="length buckets (in tokens) for batching similar-length pairs; "
+                                                     "[] batches without bucketing")
+    shuffle_buffer: int = Field(10000, ge=1, description="tf.data shuffle buffer of the training pairs")
+    steps_per_epoch: int | None = Field(None, ge=1, description="cap batches per epoch (tests); null: whole split")
+    jit_compile: bool = Field(False, description="XLA-compile the train step; slower for these LSTMs on CPU")
 
     @model_validator(mode="after")
     def _one_warmup(self):
@@ -209,12 +219,14 @@ class TrainConfig(DistributeOptions):
 
 
 class EvaluateConfig(Section):
-    batch_size: int = Field(64, ge=1)
-    max_decode_len: int = Field(60, ge=1)
+    batch_size: int = Field(64, ge=1, description="sentences decoded per batch")
+    max_decode_len: int = Field(60, ge=1, description="maximum output tokens per translation (evaluate and export)")
     num_samples: int = Field(5, ge=0, description="test samples printed to the console")
-    bleu_tokenize: Literal["13a", "intl", "char", "none", "flores200"] = "13a"
-    examples: list[str] = Field(default_factory=lambda: ["How are you?"])
-    max_test_examples: int | None = Field(None, ge=1)
+    bleu_tokenize: Literal["13a", "intl", "char", "none", "flores200"] = Field(
+        "13a", description="sacreBLEU tokenizer; recorded in the export for the evaluate command")
+    examples: list[str] = Field(default_factory=lambda: ["How are you?"],
+                                description="sentences translated and printed in the run summary")
+    max_test_examples: int | None = Field(None, ge=1, description="score only the first N test pairs; null: all")
     train_sample_size: int = Field(200, ge=0, description="training pairs decoded to show how well they are fit")
     beam_size: int = Field(1, ge=1, le=64, description="1 = greedy decoding; also what the export serves")
     length_penalty: float = Field(0.6, ge=0.0, description="GNMT alpha: score / ((5+len)/6)**alpha")
@@ -222,7 +234,7 @@ class EvaluateConfig(Section):
 
 class ExportConfig(Section):
     model_name: str | None = Field(None, description="defaults to the config's name")
-    export_dir: str = "exports"
+    export_dir: str = Field("exports", description="exports go to <export_dir>/<model_name>/<version>/")
 
 
 class MlflowConfig(Section):
@@ -232,9 +244,9 @@ class MlflowConfig(Section):
 
 class PipelineBase(Section):
     """What every task's config has: a name, where outputs go, export and tracking."""
-    name: str
-    seed: int = 42
-    work_dir: str = "work"
+    name: str = Field(description="the experiment's name: default model name, MLflow experiment, work folder")
+    seed: int = Field(42, description="random seed for weights, shuffling and sampling")
+    work_dir: str = Field("work", description="stage outputs go to <work_dir>/<name>/<stage>/")
     export: ExportConfig = Field(default_factory=ExportConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
@@ -248,7 +260,8 @@ class PipelineBase(Section):
 
 
 class TranslateConfig(PipelineBase):
-    task: Literal["translate"] = "translate"
+    task: Literal["translate"] = Field("translate", description="which task's schema applies "
+                                                               "(translate when absent)")
     data: DataConfig = Field(default_factory=DataConfig)
     text: TextConfig = Field(default_factory=TextConfig)
     model: TranslatorModelConfig = Field(default_factory=TranslatorModelConfig)
@@ -271,7 +284,9 @@ class LMDataConfig(Section):
     layout; a missing validation/test is cut from the end of train). tfds: a TFDS text
     dataset's `text_feature`, each example split into lines.
     """
-    corpus: Literal["tiny_shakespeare", "files", "tfds"] = "tiny_shakespeare"
+    corpus: Literal["tiny_shakespeare", "files", "tfds"] = Field(
+        "tiny_shakespeare", description="tiny_shakespeare: built in; files: your own text files; "
+                                        "tfds: a TFDS catalog text dataset")
     config: str | None = Field(None, description="TFDS builder config (tiny_shakespeare has none)")
     data_dir: str | None = Field(None, description="raw corpora folder; default $PIPELINE_DATA_DIR")
     max_train_lines: int | None = Field(None, ge=1, description="use only the first N training lines")
@@ -297,7 +312,7 @@ class LMTextConfig(Section):
     tokenizer: Literal["whitespace", "char"] = Field(
         "whitespace", description="whitespace: line.split() + <eos> per line (the classic PTB/WikiText "
                                   "convention); char: every character, a newline per line end")
-    lowercase: bool = False
+    lowercase: bool = Field(False, description="lowercase before tokenizing")
     min_count: int = Field(1, ge=1, description="rarer training tokens map to <unk>")
     max_vocab_size: int | None = Field(None, ge=8, description="cap, specials included; none by default")
 
@@ -329,19 +344,19 @@ class LMModelConfig(Section):
 
 
 class LMTrainConfig(DistributeOptions):
-    epochs: int = Field(6, ge=1)
+    epochs: int = Field(6, ge=1, description="maximum training epochs")
     batch_size: int = Field(20, ge=1, description="number of contiguous streams (fixed: states carry per stream)")
     seq_len: int = Field(35, ge=1, description="truncated-BPTT window length")
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    learning_rate: float = Field(20.0, gt=0)
+    optimizer: Literal["sgd", "adam"] = Field("sgd", description="the optimizer (the classic script: sgd)")
+    learning_rate: float = Field(20.0, gt=0, description="initial learning rate")
     clipnorm: float | None = Field(0.25, gt=0, description="global gradient-norm clipping")
     lr_decay_factor: float | None = Field(
         0.25, gt=0, lt=1, description="multiply lr by this when val loss does not improve; null disables")
-    lr_decay_patience: int = Field(0, ge=0)
+    lr_decay_patience: int = Field(0, ge=0, description="epochs without improvement before the decay")
     early_stopping_patience: int | None = Field(None, ge=1, description="epochs without a better val perplexity")
     val_batch_size: int = Field(10, ge=1, description="streams for the per-epoch validation perplexity")
     steps_per_epoch: int | None = Field(None, ge=1, description="cap windows per epoch (tests)")
-    jit_compile: bool = False
+    jit_compile: bool = Field(False, description="XLA-compile the train step; slower for these LSTMs on CPU")
     steps_per_execution: int = Field(
         32, ge=1, description="BPTT windows per compiled call: fewer Python round trips per epoch; "
                               "the windows still run in order, so states carry exactly as with 1")
@@ -358,14 +373,15 @@ class LMTrainConfig(DistributeOptions):
 class LMEvaluateConfig(Section):
     batch_size: int = Field(10, ge=1, description="streams for val/test perplexity (the classic uses 10)")
     seq_len: int = Field(100, ge=1, description="window length; state carries, so it only affects speed")
-    prompts: list[str] = Field(default_factory=lambda: ["ROMEO:", "First Citizen:\n"])
-    sample_tokens: int = Field(60, ge=0)
+    prompts: list[str] = Field(default_factory=lambda: ["ROMEO:", "First Citizen:\n"],
+                               description="prompts of the printed samples (also the export check)")
+    sample_tokens: int = Field(60, ge=0, description="tokens generated per sample")
     temperature: float = Field(0.8, ge=0.0, description="0 means greedy")
     top_k: int = Field(0, ge=0, description="0 means the whole vocabulary")
 
 
 class LMConfig(PipelineBase):
-    task: Literal["lm"] = "lm"
+    task: Literal["lm"] = Field("lm", description="which task's schema applies")
     data: LMDataConfig = Field(default_factory=LMDataConfig)
     text: LMTextConfig = Field(default_factory=LMTextConfig)
     model: LMModelConfig = Field(default_factory=LMModelConfig)

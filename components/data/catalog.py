@@ -15,11 +15,12 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from components.data.errors import DataError
+from components.data.paths import tfds_data_dir
 
 
 def default_data_dir(configured: str | None) -> Path:
-    """`data.tfds_data_dir`, else $TFDS_DATA_DIR, else ~/tensorflow_datasets (tfds's own default)."""
-    return Path(configured or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets").expanduser().resolve()
+    """`data.tfds_data_dir`, else `paths.tfds_data_dir()` ($TFDS_DATA_DIR or ~/tensorflow_datasets)."""
+    return (Path(configured).expanduser() if configured else tfds_data_dir()).resolve()
 
 
 def prepared_builder(name: str, data_dir: Path) -> tfds.core.DatasetBuilder:

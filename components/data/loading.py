@@ -15,8 +15,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from components.data.errors import DataError
-from components.data.paths import DATA_DIR_ENV, probe_url
 from components.data.multi30k import Multi30k
+from components.data.paths import DATA_DIR_ENV, probe_url
 from components.data.splits import SPLITS
 from components.data.tatoeba import Tatoeba
 from components.data.tinyshakespeare import TinyShakespeare

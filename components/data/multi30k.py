@@ -6,8 +6,8 @@ import gzip
 import zlib
 
 import tensorflow_datasets as tfds
-from etils import epath
 
+from components.data.builder import LocalBuilder
 from components.data.errors import DataError
 from components.data.paths import find_or_download
 
@@ -44,21 +44,15 @@ def read_gzip_lines(path, source_url: str) -> list[str]:
     return lines
 
 
-class Multi30k(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class Multi30k(LocalBuilder):
     """Line-aligned en/de/fr captions with the official train/val/test_2016_flickr.
 
-    `skip_registration=True` like our other builders, so importing them never
-    interferes with tfds's registry (see `components.data.tatoeba.Tatoeba`).
+    Never registered, like our other builders (`components.data.builder.LocalBuilder`), so
+    importing them never interferes with tfds's registry.
     """
 
     name = "multi30k"
 
-    # tfds 4.9.10's default `code_path` imports `importlib_resources`, which it
-    # only declares as a dependency for Python < 3.9 (tensorflow/datasets#11212),
-    # so building fails with ModuleNotFoundError. Our module file is the answer.
-    code_path = tfds.core.utils.classproperty(
-        classmethod(lambda cls: epath.Path(__file__))
-    )
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Local-first build of task 1 raw en/de/fr."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
@@ -103,7 +97,7 @@ class Multi30k(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 columns[lang] = read_gzip_lines(paths[lang], url(split, lang))
             counts = {lang: len(lines) for lang, lines in columns.items()}
             if len(set(counts.values())) != 1:
-                detail = ", ".join(f"{paths[l]}: {n} lines" for l, n in counts.items())
+                detail = ", ".join(f"{paths[lang]}: {n} lines" for lang, n in counts.items())
                 raise DataError(
                     f"multi30k {split}: the language files are not line-aligned "
                     f"({detail}). Get fresh copies from "

@@ -12,8 +12,8 @@ import hashlib
 from pathlib import Path
 
 import tensorflow_datasets as tfds
-from etils import epath
 
+from components.data.builder import LocalBuilder
 from components.data.errors import DataError
 from components.data.splits import SPLITS, split_of
 from components.data.user_files import parallel_lines, tsv_pairs
@@ -77,7 +77,7 @@ def assign_splits(files: list[SplitFiles]) -> dict[str, list[tuple[int, str, str
     return out
 
 
-class ParallelFiles(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class ParallelFiles(LocalBuilder):
     """Sentence pairs from the user's files; features `{source_lang: text, target_lang: text}`.
 
     Constructed with an explicit `config=` (see `make_config`); never registered, so it
@@ -85,8 +85,6 @@ class ParallelFiles(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """
 
     name = "parallel_files"
-    # tfds 4.9.10's default `code_path` imports `importlib_resources` (tensorflow/datasets#11212).
-    code_path = tfds.core.utils.classproperty(classmethod(lambda cls: epath.Path(__file__)))
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Parallel files or TSV per split, hash split of the rest."}
 

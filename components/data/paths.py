@@ -16,6 +16,7 @@ from typing import Mapping, NoReturn
 from components.data.errors import DataError
 
 DATA_DIR_ENV = "PIPELINE_DATA_DIR"
+TFDS_DATA_DIR_ENV = "TFDS_DATA_DIR"
 
 # tfds retries a failed connection 10 times with exponential backoff, which
 # takes ~200 s to give up when there is no network. A single TCP connect with
@@ -27,12 +28,20 @@ _PROBE_TIMEOUT_S = 5.0
 CHECKOUT_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+def tfds_data_dir(env: Mapping[str, str] | None = None) -> pathlib.Path:
+    """tfds's own data folder: `$TFDS_DATA_DIR`, else ~/tensorflow_datasets (tfds's default).
+
+    The one place that reads the variable: catalog datasets are prepared there and our raw
+    corpora fall back to its downloads/manual folder."""
+    env = os.environ if env is None else env
+    return pathlib.Path(env.get(TFDS_DATA_DIR_ENV) or "~/tensorflow_datasets").expanduser()
+
+
 def default_manual_dir(env: Mapping[str, str]) -> pathlib.Path:
-    """tfds's own manual-download folder (`$TFDS_DATA_DIR` or ~/tensorflow_datasets, then
-    downloads/manual): where a user without the shared corpora puts files by hand, and the
-    folder the builders fall back to downloading from upstream when a file is not there."""
-    root = env.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
-    return pathlib.Path(root).expanduser() / "downloads" / "manual"
+    """tfds's own manual-download folder (`tfds_data_dir()`/downloads/manual): where a user
+    without the shared corpora puts files by hand, and the folder the builders fall back to
+    downloading from upstream when a file is not there."""
+    return tfds_data_dir(env) / "downloads" / "manual"
 
 
 def locate_data_dir(configured: str | os.PathLike | None, env: Mapping[str, str] | None = None,

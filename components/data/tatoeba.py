@@ -6,8 +6,8 @@ import dataclasses
 import pathlib
 
 import tensorflow_datasets as tfds
-from etils import epath
 
+from components.data.builder import LocalBuilder
 from components.data.errors import DataError
 from components.data.paths import find_or_download
 from components.data.splits import SPLITS, split_of
@@ -76,24 +76,15 @@ def read_pairs(path: pathlib.Path, url: str) -> list[tuple[int, str, str]]:
     return pairs
 
 
-class Tatoeba(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class Tatoeba(LocalBuilder):
     """English–X sentence pairs, split 80/10/10 by a hash of the English side.
 
-    `skip_registration=True`: tfds ships its own `tatoeba` (and
-    `tiny_shakespeare`); registering a second class under the same name either
-    shadows the built-in in `tfds.builder()` or makes importing it raise
-    "already registered". `components.data.loading` constructs this class
-    directly instead.
+    Never registered (`components.data.builder.LocalBuilder`): tfds ships its
+    own `tatoeba`; `components.data.loading` constructs this class directly.
     """
 
     name = "tatoeba"
 
-    # tfds 4.9.10's default `code_path` imports `importlib_resources`, which it
-    # only declares as a dependency for Python < 3.9 (tensorflow/datasets#11212),
-    # so building fails with ModuleNotFoundError. Our module file is the answer.
-    code_path = tfds.core.utils.classproperty(
-        classmethod(lambda cls: epath.Path(__file__))
-    )
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "Local-first build with hash splits."}
     BUILDER_CONFIGS = [

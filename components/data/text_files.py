@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
+from components.data.builder import LocalBuilder
 from components.data.errors import DataError
 from components.data.splits import SPLITS
 from components.data.user_files import running_text_lines
@@ -41,12 +41,10 @@ def carve(lines: list[str], missing: list[str]) -> dict[str, tuple[int, int]]:
     return {"train": (0, a), missing[0]: (a, n)}
 
 
-class TextFiles(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class TextFiles(LocalBuilder):
     """Ordered lines of the user's text files; consumers add `<eos>` / "\\n" back per line."""
 
     name = "text_files"
-    # tfds 4.9.10's default `code_path` imports `importlib_resources` (tensorflow/datasets#11212).
-    code_path = tfds.core.utils.classproperty(classmethod(lambda cls: epath.Path(__file__)))
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "train/validation/test text files, one example per line."}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
+from components.data.builder import LocalBuilder
 from components.data.errors import DataError
 from components.data.paths import find_or_download
 
@@ -46,21 +46,15 @@ def read_lines(path) -> list[str]:
     return lines
 
 
-class TinyShakespeare(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class TinyShakespeare(LocalBuilder):
     """Tiny Shakespeare as ordered lines; consumers add "\\n" or `<eos>` back.
 
-    `skip_registration=True` because tfds has a built-in `tiny_shakespeare`
-    (a single example per split); see `components.data.tatoeba.Tatoeba`.
+    Never registered (`components.data.builder.LocalBuilder`) because tfds has a
+    built-in `tiny_shakespeare` (a single example per split).
     """
 
     name = "tiny_shakespeare"
 
-    # tfds 4.9.10's default `code_path` imports `importlib_resources`, which it
-    # only declares as a dependency for Python < 3.9 (tensorflow/datasets#11212),
-    # so building fails with ModuleNotFoundError. Our module file is the answer.
-    code_path = tfds.core.utils.classproperty(
-        classmethod(lambda cls: epath.Path(__file__))
-    )
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "One example per line, contiguous 90/5/5 splits."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = f"Place {RELPATH} (from {URL}) in the data folder."

@@ -7,8 +7,8 @@ import keras_hub
 import sacrebleu
 import tensorflow as tf
 
-from components.training.losses import MaskedTokenAccuracy
 from components.text.vocab import PAD_ID
+from components.training.losses import MaskedTokenAccuracy
 
 
 def teacher_forced_metrics(model, ds: tf.data.Dataset) -> dict[str, float]:

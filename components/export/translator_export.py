@@ -16,6 +16,7 @@ from components.export.warmup import translator_warmup_requests, write_warmup_re
 from components.models.cudnn import portable_lstms
 from components.models.translate_fn import encode_sources, translate_beams, translate_strings
 from components.models.translator import translator_parts
+from components.savedmodel.layout import METADATA_FILE, next_version
 from components.text.vocab import TextEncoder, Vocabulary
 
 STRINGS = tf.TensorSpec([None], tf.string, name="inputs")
@@ -71,15 +72,6 @@ class TranslatorServing(tf.Module):
     def tokenize_source(self, inputs):
         """The source ids as the model sees them (truncated, reversed if trained so, + <eos>)."""
         return {"ids": encode_sources(inputs, self.source_encoder, self._max_source_len, self._reverse_source)}
-
-
-def next_version(base: Path) -> int:
-    """TF Serving versions are integer folder names; the newest is served."""
-    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.exists() else []
-    return max(versions, default=0) + 1
-
-
-METADATA_FILE = Path("assets.extra") / "pipeline.json"
 
 
 def save_servable(module: tf.Module, signatures: dict, base: Path, warmup: list | None = None,

@@ -16,16 +16,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from components.savedmodel.layout import METADATA_FILE, is_saved_model_dir, newest_version
+
 from .errors import InferenceError
 
 TRANSLATE_SIGNATURES = ("translate", "translate_greedy", "translate_beams")
 LM_SIGNATURES = ("generate", "generate_seeded", "score")
 MODEL_FORMS = "an export folder (exports/NAME), a version folder (exports/NAME/3) or models:/NAME@ALIAS"
-
-
-def newest_version(base: Path) -> Path | None:
-    versions = [p for p in base.iterdir() if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").is_file()]
-    return max(versions, key=lambda p: int(p.name), default=None)
 
 
 def resolve_local(spec: str) -> Path:
@@ -35,7 +32,7 @@ def resolve_local(spec: str) -> Path:
         raise InferenceError(f"MODEL {spec}: no such folder; pass {MODEL_FORMS}")
     if not path.is_dir():
         raise InferenceError(f"MODEL {spec}: not a folder; pass {MODEL_FORMS}")
-    if (path / "saved_model.pb").is_file():
+    if is_saved_model_dir(path):
         return path
     newest = newest_version(path)
     if newest is None:
@@ -48,12 +45,13 @@ def resolve_registry(spec: str, tracking_uri: str | None, cache_dir: str | None)
     """Download (or reuse from the cache) the registry version `spec` names."""
     from components.serving import mlflow_source
     from components.tracking.registry import RegistryError, parse_models_uri
+    from components.tracking.uri import resolve_tracking_uri
 
     try:
         parse_models_uri(spec)
     except RegistryError as err:
         raise InferenceError(f"MODEL: {err}") from None
-    uri = mlflow_source.resolve_tracking_uri(tracking_uri)
+    uri = resolve_tracking_uri(tracking_uri)
     try:
         served = mlflow_source.fetch_model(spec, cache_dir or mlflow_source.DEFAULT_CACHE_DIR, uri)
     except mlflow_source.SourceError as err:
@@ -94,8 +92,6 @@ class Export:
     def metadata(self) -> dict:
         """assets.extra/pipeline.json, written by the export stage ({} for older exports)."""
         import json
-
-        from components.export.translator_export import METADATA_FILE
 
         path = self.path / METADATA_FILE
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 
 import keras
+
 # Keras' own argument check (its public cudnn_ok also requires a visible GPU).
 from keras.src.backend.tensorflow.rnn import _do_lstm_arguments_support_cudnn
 

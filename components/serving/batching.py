@@ -30,6 +30,17 @@ log = logging.getLogger(__name__)
 ModelCall = Callable[[Servable, SignatureInfo, dict, int, int], dict]
 
 
+def batch_rows(sig: SignatureInfo, arrays: dict[str, np.ndarray]) -> int | None:
+    """Rows of a request that can be merged with others, or None if it must run alone."""
+    if not sig.batchable:
+        return None
+    sizes = {a.shape[0] if a.ndim >= 1 else None for a in arrays.values()}
+    if len(sizes) != 1:
+        return None
+    (n,) = sizes
+    return n if n else None
+
+
 class _Task:
     __slots__ = ("inputs", "rows", "future")
 

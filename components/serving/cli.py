@@ -9,7 +9,8 @@ import signal
 import sys
 import threading
 
-from .config import ConfigError, parse_args
+from .config import ConfigError
+from .flags import parse_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +70,9 @@ def _print_version() -> int:
 
 def _with_registry_models(config):
     """Resolve and download each --model models:/... URI; add it to the models to serve."""
-    from .mlflow_source import DEFAULT_CACHE_DIR, fetch_model, resolve_tracking_uri
+    from components.tracking.uri import resolve_tracking_uri
+
+    from .mlflow_source import DEFAULT_CACHE_DIR, fetch_model
 
     tracking_uri = resolve_tracking_uri(config.tracking_uri)
     cache = config.model_cache_dir or DEFAULT_CACHE_DIR
@@ -84,7 +87,7 @@ def _with_registry_models(config):
 
 if __name__ == "__main__":
     # Run directly (not via `python -m pipeline serve`): same quiet console, set before TensorFlow loads.
-    from pipeline import console
+    from components import console
 
     console.setup(verbose="--verbose" in sys.argv)
     sys.exit(main([a for a in sys.argv[1:] if a != "--verbose"]))

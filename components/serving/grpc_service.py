@@ -23,7 +23,7 @@ from .errors import ServingError, detached, invalid
 from .metrics import Metrics
 from .model_registry import ModelRegistry
 from .predictor import Predictor, model_spec_target
-from .tensors import array_to_proto
+from .proto_codec import array_to_proto
 
 log = logging.getLogger(__name__)
 

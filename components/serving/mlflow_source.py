@@ -16,20 +16,18 @@ import shutil
 import uuid
 from pathlib import Path
 
+from components.savedmodel.layout import is_saved_model_dir
+from components.tracking.uri import MissingStoreError, check_store_exists
+
 from .config import ConfigError, ModelConfig, VersionPolicy
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = os.path.join("work", "registry_models")
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # as components/tracking/mlflow_tracker.py
 
 
 class SourceError(RuntimeError):
     """The registry could not provide the model (not found, unreachable, download failed)."""
-
-
-def resolve_tracking_uri(flag: str | None) -> str:
-    return flag or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def check_model_uri(uri: str) -> None:
@@ -54,11 +52,10 @@ def fetch_model(uri: str, cache_dir: str | os.PathLike, tracking_uri: str) -> Mo
     from components.tracking.registry import RegistryError, parse_models_uri, resolve_model_uri
 
     ref = parse_models_uri(uri)
-    if tracking_uri.startswith("sqlite:///"):  # don't create an empty store by looking into it
-        path = tracking_uri[len("sqlite:///"):]
-        if path and not os.path.exists(path):
-            raise SourceError(f"no MLflow store at {tracking_uri} ({os.path.abspath(path)} does not exist); "
-                              "pass --tracking_uri or set MLFLOW_TRACKING_URI")
+    try:  # don't create an empty store by looking into it
+        check_store_exists(tracking_uri, "pass --tracking_uri or set MLFLOW_TRACKING_URI")
+    except MissingStoreError as err:
+        raise SourceError(str(err)) from None
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         version = resolve_model_uri(client, ref)
@@ -71,7 +68,7 @@ def fetch_model(uri: str, cache_dir: str | os.PathLike, tracking_uri: str) -> Mo
     number = int(version.version)
     base = Path(cache_dir).resolve() / ref.name
     final = base / str(number)
-    if (final / "saved_model.pb").is_file():
+    if is_saved_model_dir(final):
         log.info("Using cached %s version %d in %s", ref.name, number, final)
     else:
         base.mkdir(parents=True, exist_ok=True)
@@ -85,7 +82,7 @@ def fetch_model(uri: str, cache_dir: str | os.PathLike, tracking_uri: str) -> Mo
             download_uri = client.get_model_version_download_uri(ref.name, str(number))
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=download_uri, dst_path=str(tmp),
                                                              tracking_uri=tracking_uri))
-            if not (local / "saved_model.pb").is_file():
+            if not is_saved_model_dir(local):
                 raise SourceError(f"{uri} (version {number}, {download_uri}) has no saved_model.pb at its "
                                   "root; was it registered from an export's saved_model/ artifacts?")
             if final.exists():  # an incomplete folder from elsewhere; replace it

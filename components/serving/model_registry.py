@@ -20,7 +20,9 @@ from typing import Callable
 from tensorflow.core.lib.core import error_codes_pb2
 from tensorflow_serving.apis import get_model_status_pb2
 
-from .config import ModelConfig, version_dirs
+from components.savedmodel.layout import version_dirs
+
+from .config import ModelConfig
 from .errors import ServingError, invalid, not_found, unavailable
 from .servable import Servable, load_servable
 

@@ -13,22 +13,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .batching import Batcher
+from .batching import Batcher, batch_rows
 from .config import BatchingConfig, Limits
 from .errors import ServingError, invalid
 from .execution import CallHandle, ModelCallPool
+from .json_codec import json_request_tensors, parse_json_body, signature_name_of
+from .limits import check_generation_budget, check_inputs
 from .metrics import Metrics
 from .model_registry import ModelRegistry
+from .proto_codec import arrays_from_protos
 from .servable import DEFAULT_SIGNATURE, Servable, SignatureInfo
-from .tensors import (
-    arrays_from_protos,
-    batch_rows,
-    check_generation_budget,
-    check_inputs,
-    json_request_tensors,
-    parse_json_body,
-    signature_name_of,
-)
 
 
 @dataclass
@@ -39,7 +33,7 @@ class Prepared:
     sig: SignatureInfo
     inputs: dict[str, np.ndarray]
     rows: int | None  # batchable rows, None if it must run alone
-    fmt: str | None = None  # tensors.ROW / COLUMNAR for REST
+    fmt: str | None = None  # json_codec.ROW / COLUMNAR for REST
     output_filter: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -27,10 +27,10 @@ from starlette.responses import Response
 
 from .config import Limits
 from .errors import ServingError, detached, invalid
+from .json_codec import dumps, predict_response_json
 from .metrics import CONTENT_TYPE, Metrics
 from .model_registry import ModelRegistry
 from .predictor import Predictor
-from .tensors import dumps, predict_response_json
 
 log = logging.getLogger(__name__)
 

@@ -89,7 +89,8 @@ def _watch_model_config_file(config: ServerConfig, registry: ModelRegistry, stop
     """--model_config_file_poll_wait_seconds: re-read the file and apply a changed model list.
     A file that does not parse (or labels an unloaded version) is logged and skipped: the
     models being served stay as they are, as in TF Serving."""
-    from .config import ConfigError, check_version_labels, load_model_config_file
+    from .config import ConfigError
+    from .config_files import check_version_labels, load_model_config_file
 
     static = tuple(m for m in config.models if m.name not in _file_model_names(config))
     last = _read_text(config.model_config_file)
@@ -109,7 +110,8 @@ def _watch_model_config_file(config: ServerConfig, registry: ModelRegistry, stop
 
 
 def _file_model_names(config: ServerConfig) -> set[str]:
-    from .config import ConfigError, load_model_config_file
+    from .config import ConfigError
+    from .config_files import load_model_config_file
 
     try:
         return {m.name for m in load_model_config_file(config.model_config_file)}

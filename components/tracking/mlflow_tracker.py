@@ -12,7 +12,6 @@ e.g. on a non-chief worker.
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import time
 import warnings
@@ -21,13 +20,9 @@ from pathlib import Path
 import mlflow
 
 from components.tracking.params import flatten
+from components.tracking.uri import DEFAULT_TRACKING_URI, resolve_tracking_uri  # noqa: F401 (re-export)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 MAX_PARAM_CHARS = 6000
-
-
-def resolve_tracking_uri(configured: str | None) -> str:
-    return configured or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 _ROOT = Path(__file__).resolve().parents[2]

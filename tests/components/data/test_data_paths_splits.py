@@ -13,7 +13,6 @@ from components.data.loading import data_fingerprint, raw_files
 from components.data.paths import locate_data_dir, resolve_data_dir
 from components.data.splits import split_of
 
-
 # --- resolve_data_dir -------------------------------------------------------
 
 def test_configured_folder_wins_over_env(monkeypatch, tmp_path):

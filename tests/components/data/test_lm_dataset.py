@@ -4,9 +4,19 @@ import pytest
 import tensorflow as tf
 
 from components.data import loading
-from components.data.lm_dataset import (batchify, display_tokens, encode_stream, fit_lm_vocabulary, ids_text,
-                                        join_prompt, targets_per_pass, terminator_id, text_ids, window_dataset,
-                                        windows)
+from components.data.lm_dataset import (
+    batchify,
+    display_tokens,
+    encode_stream,
+    fit_lm_vocabulary,
+    ids_text,
+    join_prompt,
+    targets_per_pass,
+    terminator_id,
+    text_ids,
+    window_dataset,
+    windows,
+)
 from components.data.tinyshakespeare import split_bounds
 from components.text.vocab import EOS, EOS_ID, UNK_ID, TextEncoder
 
@@ -96,8 +106,8 @@ def test_generated_ids_render_as_text():
     ids = [[word.tokens.index("to"), EOS_ID, word.tokens.index("be"), 0]]
     text = ids_text(tf.constant(display_tokens(word)), tf.constant(ids), "whitespace")
     assert text.numpy().tolist() == [b"to\nbe"]
-    assert join_prompt(tf.constant(["ROMEO:", "A\n", ""]), tf.constant(["x", "y", "z"]), "whitespace").numpy().tolist() \
-        == [b"ROMEO: x", b"A\ny", b"z"]
+    prompts = join_prompt(tf.constant(["ROMEO:", "A\n", ""]), tf.constant(["x", "y", "z"]), "whitespace")
+    assert prompts.numpy().tolist() == [b"ROMEO: x", b"A\ny", b"z"]
     char = fit_lm_vocabulary(["ab"], "char")
     ids = [[char.tokens.index("a"), char.tokens.index("\n"), char.tokens.index("b")]]
     assert ids_text(tf.constant(display_tokens(char)), tf.constant(ids), "char").numpy().tolist() == [b"a\nb"]

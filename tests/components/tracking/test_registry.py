@@ -8,10 +8,16 @@ from __future__ import annotations
 import mlflow
 import pytest
 
-from components.serving.config import ConfigError, parse_args
+from components.serving.config import ConfigError
+from components.serving.flags import parse_args
 from components.serving.mlflow_source import SourceError, fetch_model
-from components.tracking.registry import (RegistryError, find_export_run, parse_models_uri, register_export,
-                                          resolve_model_uri)
+from components.tracking.registry import (
+    RegistryError,
+    find_export_run,
+    parse_models_uri,
+    register_export,
+    resolve_model_uri,
+)
 
 
 def _pipeline_run(client, exp_id, tmp_path, payload: bytes | None, cached_from: str | None = None):
@@ -85,7 +91,8 @@ def test_register_alias_resolve_and_fetch_into_tf_serving_layout(registry, tmp_p
     assert resolve_model_uri(client, "models:/tiny/latest").version == v2.version
     with pytest.raises(RegistryError, match=r"aliases: @champion->v1"):
         resolve_model_uri(client, "models:/tiny@nope")
-    with pytest.raises(RegistryError, match=r"registered model 'nah' not found in sqlite:.*; registered models: 'tiny'"):
+    not_found = r"registered model 'nah' not found in sqlite:.*; registered models: 'tiny'"
+    with pytest.raises(RegistryError, match=not_found):
         resolve_model_uri(client, "models:/nah@champion")
 
     cache = tmp_path / "cache"

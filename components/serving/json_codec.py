@@ -1,11 +1,10 @@
-"""JSON <-> numpy and TensorProto <-> numpy conversion with TF Serving's rules.
+"""JSON <-> numpy with TF Serving's REST rules.
 
-The REST rules follow ``tensorflow_serving/util/json_tensor.cc``: row format
-(``instances``) vs columnar format (``inputs``), ``{"b64": ...}`` for binary
-strings, the response shapes (``predictions``/``outputs``, single output
-collapsed), float formatting and the wording of its error messages, so that
-clients see the same answers as from TF Serving. Error messages additionally
-name the offending input, which TF Serving does not always do.
+The rules follow ``tensorflow_serving/util/json_tensor.cc``: row format (``instances``) vs
+columnar format (``inputs``), ``{"b64": ...}`` for binary strings, the response shapes
+(``predictions``/``outputs``, single output collapsed), float formatting and the wording of its
+error messages, so that clients see the same answers as from TF Serving. Error messages
+additionally name the offending input, which TF Serving does not always do.
 """
 
 from __future__ import annotations
@@ -20,10 +19,11 @@ from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from .config import Limits
 from .errors import ServingError, invalid
+from .limits import MAX_RANK, check_elements
+from .messages import echo, shape_str, type_name
 from .servable import SignatureInfo
 
 ROW = "row"  # request used "instances" -> response uses "predictions"
@@ -31,27 +31,6 @@ COLUMNAR = "columnar"  # request used "inputs" -> response uses "outputs"
 
 _B64 = "b64"
 _BYTES_SUFFIX = "_bytes"
-_MAX_ECHO = 200  # error messages quote request values; never echo megabytes back
-
-# TensorFlow's DataTypeString() names, used in TF Serving's messages.
-_TF_TYPE_NAMES = {"float32": "float", "float64": "double", "float16": "half"}
-
-
-def type_name(dtype: tf.DType) -> str:
-    return _TF_TYPE_NAMES.get(dtype.name, dtype.name)
-
-
-def _echo(val: Any) -> str:
-    # Only the start of a value is quoted, so only a bounded prefix of a big list is serialised.
-    if isinstance(val, list) and len(val) > _MAX_ECHO:
-        val = val[:_MAX_ECHO]
-    try:
-        text = json.dumps(val, ensure_ascii=False, allow_nan=True, separators=(",", ":"))
-    except RecursionError:
-        text = "<value nested too deeply>"
-    except (TypeError, ValueError):
-        text = "<value>"
-    return text if len(text) <= _MAX_ECHO else text[:_MAX_ECHO] + "..."
 
 
 def _json_type(val: Any) -> str:
@@ -74,7 +53,7 @@ class _ElementError(Exception):
     """Raised inside the converters; wrapped with the element/input it belongs to."""
 
 
-# ---------------------------------------------------------------- JSON request parsing
+# ---------------------------------------------------------------- request parsing
 
 class _JSONRejected(Exception):
     """Raised from json's number hooks; json.loads lets it through unchanged."""
@@ -144,7 +123,7 @@ def parse_json_body(body: bytes) -> dict:
     except json.JSONDecodeError as exc:
         raise invalid(f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from None
     if not isinstance(doc, dict):
-        raise invalid(f"JSON Value: {_echo(doc)} Is not object")
+        raise invalid(f"JSON Value: {echo(doc)} Is not object")
     return doc
 
 
@@ -153,7 +132,7 @@ def signature_name_of(doc: dict) -> str:
         return ""
     name = doc["signature_name"]
     if not isinstance(name, str):
-        raise invalid(f"JSON Value: {_echo(doc)} not formatted correctly. "
+        raise invalid(f"JSON Value: {echo(doc)} not formatted correctly. "
                       "'signature_name' key must be a string value.")
     return name
 
@@ -164,7 +143,7 @@ def _is_b64_object(val: Any) -> bool:
 
 def _decode_b64(val: Any) -> bytes:
     if not _is_b64_object(val):
-        raise _ElementError(f"JSON Value: {_echo(val)} not formatted correctly for base64 data")
+        raise _ElementError(f"JSON Value: {echo(val)} not formatted correctly for base64 data")
     text = val[_B64]
     try:
         # absl::Base64Unescape tolerates missing padding; so do we.
@@ -175,7 +154,7 @@ def _decode_b64(val: Any) -> bytes:
 
 def _type_error(val: Any, dtype: tf.DType) -> _ElementError:
     return _ElementError(
-        f"JSON Value: {_echo(val)} Type: {_json_type(val)} is not of expected type: {type_name(dtype)}")
+        f"JSON Value: {echo(val)} Type: {_json_type(val)} is not of expected type: {type_name(dtype)}")
 
 
 def _int_converter(dtype: tf.DType, lo: int, hi: int) -> Callable[[Any], int]:
@@ -195,7 +174,7 @@ def _float_converter(dtype: tf.DType, mantissa_bits: int, max_value: float) -> C
         lossless = (abs(val) <= max_int) if isinstance(val, int) else (
             not math.isfinite(val) or -max_value <= val <= max_value)
         if not lossless:
-            raise _ElementError(f"Cannot convert JSON value: {_echo(val)} to {type_name(dtype)} "
+            raise _ElementError(f"Cannot convert JSON value: {echo(val)} to {type_name(dtype)} "
                                 "without loss of precision.")
         return float(val)
     return convert
@@ -240,11 +219,8 @@ def _converter(dtype: tf.DType, limits: Limits) -> Callable[[Any], Any]:
 
     def unsupported(val: Any) -> Any:
         raise ServingError("UNIMPLEMENTED",
-                           f"Conversion of JSON Value: {_echo(val)} to type: {type_name(dtype)}")
+                           f"Conversion of JSON Value: {echo(val)} to type: {type_name(dtype)}")
     return unsupported
-
-
-_MAX_RANK = 32  # numpy's limit is 64; no served signature comes close
 
 
 def _dense_shape(val: Any) -> list[int]:
@@ -252,8 +228,8 @@ def _dense_shape(val: Any) -> list[int]:
     shape = []
     while isinstance(val, list):
         shape.append(len(val))
-        if len(shape) > _MAX_RANK:
-            raise invalid(f"input is nested more than {_MAX_RANK} lists deep")
+        if len(shape) > MAX_RANK:
+            raise invalid(f"input is nested more than {MAX_RANK} lists deep")
         if not val:
             break
         val = val[0]
@@ -263,7 +239,7 @@ def _dense_shape(val: Any) -> list[int]:
 def _fill(val: Any, level: int, shape: list[int], convert: Callable[[Any], Any], out: list) -> None:
     if not isinstance(val, list):
         if level != len(shape):
-            raise _ElementError(f"JSON Value: {_echo(val)} found at incorrect level: {level + 1} "
+            raise _ElementError(f"JSON Value: {echo(val)} found at incorrect level: {level + 1} "
                                 f"in the JSON DOM. Expected at level: {len(shape)}")
         out.append(convert(val))
         return
@@ -284,27 +260,12 @@ def _to_array(flat: list, shape: list[int], dtype: tf.DType) -> np.ndarray:
     return np.asarray(flat, dtype=dtype.as_numpy_dtype).reshape(shape)
 
 
-def _shape_str(shape) -> str:
-    return "[" + ",".join(str(d) for d in shape) + "]"
-
-
-def _check_elements(name: str, shape, limits: Limits) -> None:
-    count = math.prod(shape)
-    if count > limits.max_tensor_elements:
-        raise invalid(f"input '{_clip(name)}': shape {_shape_str(shape)} has {count} elements, more than the "
-                      f"limit of {limits.max_tensor_elements} (--max_tensor_elements)")
-
-
-def _clip(text: str, limit: int = 64) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def _row_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> dict[str, np.ndarray]:
     instances = doc["instances"]
     if not isinstance(instances, list):
-        raise invalid(f"JSON Value: {_echo(doc)} Excepting 'instances' to be an list/array")
+        raise invalid(f"JSON Value: {echo(doc)} Excepting 'instances' to be an list/array")
     if not instances:
-        raise invalid(f"JSON Value: {_echo(doc)} No values in 'instances' array")
+        raise invalid(f"JSON Value: {echo(doc)} No values in 'instances' array")
     if len(instances) > limits.max_instances:
         raise invalid(f"'instances' has {len(instances)} elements, more than the limit of "
                       f"{limits.max_instances} (--max_instances)")
@@ -324,7 +285,7 @@ def _row_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> dict[str, np.
 
     def add_item(i: int, name: str, value: Any) -> None:
         shape = _dense_shape(value)
-        _check_elements(name, [len(instances)] + shape, limits)
+        check_elements(name, [len(instances)] + shape, limits)
         out: list = []
         try:
             _fill(value, 0, shape, converters[name], out)
@@ -333,7 +294,7 @@ def _row_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> dict[str, np.
             elif sizes[name] != len(out):
                 raise _ElementError(f"Expecting tensor size: {sizes[name]} but got: {len(out)}")
             elif shapes[name] != shape:
-                raise _ElementError(f"Expecting shape {_shape_str(shapes[name])} but got: {_shape_str(shape)}")
+                raise _ElementError(f"Expecting shape {shape_str(shapes[name])} but got: {shape_str(shape)}")
         except _ElementError as exc:
             raise invalid(f"Failed to process element: {i} key: {name} of 'instances' list. "
                           f"Error: INVALID_ARGUMENT: {exc}") from None
@@ -351,7 +312,7 @@ def _row_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> dict[str, np.
             if set(elem) != set(names):
                 missing = ",".join(sorted(set(names) - set(elem)))
                 raise invalid(f"Failed to process element: {i} of 'instances' list. JSON object: "
-                              f"{_echo(elem)} keys must be equal to: {','.join(names)} (missing: {missing})")
+                              f"{echo(elem)} keys must be equal to: {','.join(names)} (missing: {missing})")
         else:
             if is_element_object(elem):
                 raise invalid(f"Expecting value/list but got object at item {i} of input list")
@@ -366,7 +327,7 @@ def _column_tensor(name: str, value: Any, dtype: tf.DType, limits: Limits) -> np
     if shape and shape[0] > limits.max_instances:
         raise invalid(f"input '{name}' has {shape[0]} rows, more than the limit of "
                       f"{limits.max_instances} (--max_instances)")
-    _check_elements(name, shape, limits)
+    check_elements(name, shape, limits)
     out: list = []
     try:
         _fill(value, 0, shape, _converter(dtype, limits), out)
@@ -400,7 +361,7 @@ def json_request_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> tuple
         raise invalid(f"Failed to get input map for signature: {sig.name or 'DEFAULT'}")
     has_instances, has_inputs = "instances" in doc, "inputs" in doc
     if has_instances and has_inputs:
-        raise invalid(f"JSON Value: {_echo(doc)} Not formatted correctly expecting only one of "
+        raise invalid(f"JSON Value: {echo(doc)} Not formatted correctly expecting only one of "
                       "'inputs' or 'instances' keys to exist ")
     try:
         if has_instances:
@@ -412,56 +373,7 @@ def json_request_tensors(doc: dict, sig: SignatureInfo, limits: Limits) -> tuple
     raise invalid("Missing 'inputs' or 'instances' key")
 
 
-# ---------------------------------------------------------------- validation (REST and gRPC)
-
-def _dtype_of(arr: np.ndarray) -> tf.DType:
-    if arr.dtype.kind in "OSU":
-        return tf.string
-    return tf.as_dtype(arr.dtype)
-
-
-def check_inputs(sig: SignatureInfo, arrays: dict[str, np.ndarray], limits: Limits,
-                 check_strings: bool = False) -> None:
-    """Reject missing/extra names, wrong dtypes and incompatible shapes before calling the model."""
-    expected, got = set(sig.inputs), set(arrays)
-    if expected != got:
-        extra, missing = sorted(got - expected), sorted(expected - got)
-        raise invalid(
-            f"input size does not match signature: {len(got)}!={len(expected)} "
-            f"len({{{','.join(sorted(got))}}}) != len({{{','.join(sorted(expected))}}}). "
-            f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}.")
-    for name in sorted(expected):
-        spec, arr = sig.inputs[name], arrays[name]
-        dtype = _dtype_of(arr)
-        if dtype != spec.dtype:
-            raise invalid(f"input '{name}' of signature '{sig.name}': expects {type_name(spec.dtype)} "
-                          f"but {type_name(dtype)} is provided")
-        if not spec.shape.is_compatible_with(arr.shape):
-            want = "[?]" if spec.shape.rank is None else _shape_str(-1 if d is None else d for d in spec.shape)
-            raise invalid(f"input '{name}' of signature '{sig.name}': got shape {_shape_str(arr.shape)} "
-                          f"but the signature expects {want} (rank {spec.shape.rank})")
-        if arr.ndim >= 1 and arr.shape[0] > limits.max_instances:
-            raise invalid(f"input '{name}' has {arr.shape[0]} rows, more than the limit of "
-                          f"{limits.max_instances} (--max_instances)")
-        if check_strings and dtype == tf.string and arr.size:
-            longest = max(len(x) for x in arr.ravel())
-            if longest > limits.max_input_chars:
-                raise invalid(f"input '{name}': value of {longest} bytes exceeds the limit of "
-                              f"{limits.max_input_chars} (--max_input_chars)")
-
-
-def batch_rows(sig: SignatureInfo, arrays: dict[str, np.ndarray]) -> int | None:
-    """Rows of a request that can be merged with others, or None if it must run alone."""
-    if not sig.batchable:
-        return None
-    sizes = {a.shape[0] if a.ndim >= 1 else None for a in arrays.values()}
-    if len(sizes) != 1:
-        return None
-    (n,) = sizes
-    return n if n else None
-
-
-# ---------------------------------------------------------------- JSON response formatting
+# ---------------------------------------------------------------- response formatting
 
 def _float32_values(arr: np.ndarray) -> np.ndarray:
     """Values TF Serving prints for float tensors: "%g" unless that loses bits, then "%.9g".
@@ -529,100 +441,3 @@ def predict_response_json(outputs: dict[str, np.ndarray], fmt: str) -> dict:
 def dumps(obj: Any) -> bytes:
     # NaN/Infinity are written bare, exactly as TF Serving's writer does.
     return json.dumps(obj, ensure_ascii=False, allow_nan=True, separators=(",", ":")).encode("utf-8")
-
-
-# ---------------------------------------------------------------- TensorProto (gRPC)
-
-# The repeated field make_ndarray reads for each dtype (values per element: 2 for complex).
-_VALUE_FIELDS = {
-    "DT_STRING": ("string_val", 1), "DT_FLOAT": ("float_val", 1), "DT_DOUBLE": ("double_val", 1),
-    "DT_INT32": ("int_val", 1), "DT_INT16": ("int_val", 1), "DT_INT8": ("int_val", 1),
-    "DT_UINT8": ("int_val", 1), "DT_UINT16": ("int_val", 1), "DT_INT64": ("int64_val", 1),
-    "DT_UINT32": ("uint32_val", 1), "DT_UINT64": ("uint64_val", 1), "DT_BOOL": ("bool_val", 1),
-    "DT_HALF": ("half_val", 1), "DT_BFLOAT16": ("half_val", 1),
-    "DT_COMPLEX64": ("scomplex_val", 2), "DT_COMPLEX128": ("dcomplex_val", 2),
-}
-
-
-def _check_value_count(name: str, proto, elements: int) -> None:
-    """More values than the declared shape holds is an error TF only reports after building them
-    all: make_ndarray turns 5 M strings into a Python list (+250 MB, 0.7 s) before its reshape
-    fails. Counting the repeated field first costs nothing."""
-    field = _VALUE_FIELDS.get(types_pb2.DataType.Name(proto.dtype) if proto.dtype in types_pb2.DataType.values()
-                              else "", None)
-    if proto.tensor_content:
-        itemsize = tf.as_dtype(proto.dtype).size if field is not None and field[0] != "string_val" else 0
-        if itemsize and len(proto.tensor_content) != elements * itemsize:
-            raise invalid(f"input '{_clip(name)}': tensor_content has {len(proto.tensor_content)} bytes, "
-                          f"but shape {_shape_str(d.size for d in proto.tensor_shape.dim)} needs "
-                          f"{elements * itemsize}")
-        return
-    if field is None:
-        return  # make_ndarray reports unsupported dtypes itself
-    count = len(getattr(proto, field[0]))
-    if count > elements * field[1]:
-        raise invalid(f"input '{_clip(name)}': {count} values for shape "
-                      f"{_shape_str(d.size for d in proto.tensor_shape.dim)}, which holds {elements}")
-
-
-def arrays_from_protos(protos, sig: SignatureInfo, limits: Limits) -> dict[str, np.ndarray]:
-    """TensorProtos -> numpy, checking each declared shape first.
-
-    A tiny proto can declare a huge shape (make_ndarray fills it by repeating the last value),
-    so the shape is checked against the signature, --max_instances and --max_tensor_elements
-    before anything is allocated."""
-    arrays = {}
-    for name, proto in protos.items():
-        dims = [d.size for d in proto.tensor_shape.dim]
-        if any(d < 0 for d in dims) or len(dims) > _MAX_RANK:
-            raise invalid(f"input '{_clip(name)}': invalid tensor shape {_shape_str(dims[:_MAX_RANK + 1])}")
-        spec = sig.inputs.get(name)
-        if spec is not None and not spec.shape.is_compatible_with(dims):
-            want = "[?]" if spec.shape.rank is None else _shape_str(-1 if d is None else d for d in spec.shape)
-            raise invalid(f"input '{name}' of signature '{sig.name}': got shape {_shape_str(dims)} "
-                          f"but the signature expects {want} (rank {spec.shape.rank})")
-        if dims and dims[0] > limits.max_instances:
-            raise invalid(f"input '{_clip(name)}' has {dims[0]} rows, more than the limit of "
-                          f"{limits.max_instances} (--max_instances)")
-        _check_elements(name, dims, limits)
-        _check_value_count(name, proto, math.prod(dims))
-        try:
-            arrays[name] = tf.make_ndarray(proto)
-        except Exception as exc:  # malformed protos raise a variety of errors
-            raise invalid(f"input '{_clip(name)}': cannot convert TensorProto to a tensor: {exc}") from None
-    return arrays
-
-
-def check_generation_budget(sig: SignatureInfo, arrays: dict[str, np.ndarray], limits: Limits) -> None:
-    """Bound generation work before the model runs: an LM generate call allocates and loops
-    over max_tokens steps for the whole batch, so max_tokens=2**31-1 would run (and grow) for
-    minutes. Each row's value must be <= --max_tokens and their sum <= --max_total_tokens."""
-    arr = arrays.get("max_tokens")
-    if arr is None or arr.dtype.kind not in "iu" or not arr.size:
-        return
-    largest = int(arr.max())
-    if largest > limits.max_tokens:
-        raise invalid(f"max_tokens {largest} exceeds the limit of {limits.max_tokens} (--max_tokens)")
-    total = int(np.clip(arr, 0, None).astype(np.int64).sum())
-    if total > limits.max_total_tokens:
-        raise invalid(f"max_tokens summed over the request's rows is {total}, more than the limit of "
-                      f"{limits.max_total_tokens} (--max_total_tokens)")
-
-
-# Typed value fields, as TF Serving's Tensor::AsProtoField fills them. Many clients read
-# e.g. ``outputs['scores'].float_val`` directly, which tensor_content would break.
-_PROTO_FIELD = {
-    np.float32: "float_val", np.float64: "double_val",
-    np.int32: "int_val", np.int16: "int_val", np.int8: "int_val", np.uint8: "int_val", np.uint16: "int_val",
-    np.int64: "int64_val", np.bool_: "bool_val", np.uint32: "uint32_val", np.uint64: "uint64_val",
-}
-
-
-def array_to_proto(arr: np.ndarray) -> tensor_pb2.TensorProto:
-    field = _PROTO_FIELD.get(arr.dtype.type)
-    if field is None:
-        return tf.make_tensor_proto(arr)  # strings -> string_val; rarer types as TF packs them
-    proto = tensor_pb2.TensorProto(dtype=tf.as_dtype(arr.dtype).as_datatype_enum,
-                                   tensor_shape=tf.TensorShape(arr.shape).as_proto())
-    getattr(proto, field).extend(arr.ravel().tolist())
-    return proto
