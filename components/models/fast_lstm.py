@@ -201,6 +201,8 @@ class LSTM(keras.layers.LSTM):
             problems.append("use_bias=False")
         if self.unroll:
             problems.append("unroll=True")
+        if self.compute_dtype != "float32":
+            problems.append(f"compute dtype {self.compute_dtype} (the kernel is float32 only)")
         return problems
 
     def _keras_takes_cudnn(self) -> bool:
