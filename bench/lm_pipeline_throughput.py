@@ -18,7 +18,8 @@ Variants (all in one process, one after the other, on the same data):
            so Keras fetches each step's logs to the host
   after    the current defaults
   sampled  after + `model.softmax=sampled` (sampled-softmax training loss)
-  bf16     after + `model.output_dtype=bfloat16` (output projection computed in bf16)
+  bf16     after + `model.output_dtype=bfloat16` (output projection's gradient matmuls in bf16)
+  keras_lstm  after, but with keras.layers.LSTM instead of FastLSTM (the LSTM kernel alone)
   pytorch  the classic PyTorch word_language_model loop (`bench/pytorch_word_lm.py`) on the same
            prepared token ids and model sizes, in a subprocess of `--torch-python` (an
            interpreter with torch; torch is not a project dependency)
@@ -44,6 +45,7 @@ VARIANTS = {
     "after": [],
     "sampled": ["model.softmax=sampled"],
     "bf16": ["model.output_dtype=bfloat16"],
+    "keras_lstm": [],
 }
 
 
@@ -89,6 +91,13 @@ def run_variant(args, variant: str, prepare_dir: Path, root: Path) -> dict:
     original = lm.lm_callbacks
     if variant == "before":
         lm.lm_callbacks = _synchronous_callbacks(original)
+    import keras
+
+    from components.models import language_model
+
+    fast_lstm = language_model.FastLSTM
+    if variant == "keras_lstm":
+        language_model.FastLSTM = keras.layers.LSTM
     try:
         with tracker.pipeline_run(["train"]), tracker.stage_run("train", variant) as tracking:
             ctx = _stage_ctx(cfg, "train", root / variant / "train", {"prepare": prepare_dir}, tracking,
@@ -97,6 +106,7 @@ def run_variant(args, variant: str, prepare_dir: Path, root: Path) -> dict:
             result = lm.train(ctx)
     finally:
         lm.lm_callbacks = original
+        language_model.FastLSTM = fast_lstm
     import json
 
     history = json.loads((root / variant / "train" / "history.json").read_text())
@@ -168,7 +178,8 @@ def main() -> None:
     median = {v: statistics.median(xs) for v, xs in results.items()}
     if len(results) > 1:
         print("median tokens/s: " + ", ".join(f"{v} {x:,.0f}" for v, x in median.items()), flush=True)
-    for num, den in (("after", "before"), ("after", "pytorch"), ("bf16", "pytorch"), ("sampled", "pytorch")):
+    for num, den in (("after", "before"), ("after", "keras_lstm"), ("after", "pytorch"), ("bf16", "pytorch"),
+                     ("bf16", "after"), ("sampled", "pytorch")):
         if num in median and den in median:
             print(f"{num} / {den}: {median[num] / median[den]:.2f}x", flush=True)
 

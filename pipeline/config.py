@@ -328,9 +328,9 @@ class LMModelConfig(Section):
                             "Jean et al. 2015) for large vocabularies; evaluation and export always use the full softmax")
     sampled_softmax_samples: int = Field(1024, ge=1, description="negative classes per training batch (sampled softmax)")
     output_dtype: Literal["float32", "bfloat16"] = Field(
-        "float32", description="bfloat16: training computes the output projection in bf16 (float32 weights, float32 "
-                               "softmax): faster on CPUs with AVX512-BF16/AMX and on GPUs; evaluation and export "
-                               "always use float32")
+        "float32", description="bfloat16: training computes the output projection's two gradient matmuls in bf16 "
+                               "(forward logits, softmax and loss stay float32): faster on CPUs with AVX512-BF16/AMX "
+                               "and on GPUs; evaluation and export always use float32")
 
     @model_validator(mode="after")
     def _check_softmax(self):

@@ -27,7 +27,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from components.models.bf16_projection import Bf16BackwardDense
 from components.models.cudnn import assert_cudnn_eligible, lstm_layers
+from components.models.fast_lstm import FastLSTM
 
 # The classic PyTorch word_language_model initialises embedding and decoder U(-0.1, 0.1).
 _INIT_RANGE = 0.1
@@ -52,10 +54,11 @@ class OutputBias(keras.layers.Layer):
 
 
 def _lstm(units: int, name: str, stateful: bool) -> keras.layers.LSTM:
-    # Every argument here is what cuDNN requires; do not add recurrent_dropout.
-    return keras.layers.LSTM(units, return_sequences=True, return_state=not stateful, stateful=stateful,
-                             activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                             unroll=False, recurrent_dropout=0.0, name=name)
+    # Every argument here is what cuDNN requires; do not add recurrent_dropout. FastLSTM is
+    # keras.layers.LSTM with a faster CPU kernel (components/models/fast_lstm.py).
+    return FastLSTM(units, return_sequences=True, return_state=not stateful, stateful=stateful,
+                    activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                    unroll=False, recurrent_dropout=0.0, name=name)
 
 
 def state_names(layers: int) -> list[str]:
@@ -110,14 +113,12 @@ def build_language_model(cfg, vocab_size: int, *, stateful: bool = False,
         logits = SampledSoftmaxOutput(vocab_size, cfg.sampled_softmax_samples, kernel_initializer=uniform,
                                       name="output_projection")([x, targets])
     else:
-        # bfloat16: the training build's largest matmul (units x vocabulary, every token) runs in
-        # bf16 with float32 weights (Keras mixed policy); the logits go back to float32 before the
-        # softmax. The inference build (evaluation, export) always computes in float32.
+        # bfloat16: the training build's largest matmul (units x vocabulary, every token) computes its
+        # gradient in bf16; the forward logits, softmax and loss stay float32 (bf16_projection.py).
+        # The inference build (evaluation, export) is the plain Dense.
         bf16 = stateful and getattr(cfg, "output_dtype", "float32") == "bfloat16"
-        logits = keras.layers.Dense(vocab_size, kernel_initializer=uniform, name="output_projection",
-                                    dtype="mixed_bfloat16" if bf16 else None)(x)
-        if bf16:
-            logits = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(logits)
+        dense = Bf16BackwardDense if bf16 else keras.layers.Dense
+        logits = dense(vocab_size, kernel_initializer=uniform, name="output_projection")(x)
     outputs = logits if stateful else [logits, *states_out]
     model = keras.Model(inputs, outputs, name="lm_train" if stateful else "lm")
     assert_cudnn_eligible(model)

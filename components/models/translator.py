@@ -23,13 +23,15 @@ import keras
 import tensorflow as tf
 
 from components.models.cudnn import assert_cudnn_eligible
+from components.models.fast_lstm import FastLSTM
 
 
 def _lstm(units: int, name: str) -> keras.layers.LSTM:
-    # Every argument here is what cuDNN requires; do not add recurrent_dropout.
-    return keras.layers.LSTM(units, return_sequences=True, return_state=True, activation="tanh",
-                             recurrent_activation="sigmoid", use_bias=True, unroll=False,
-                             recurrent_dropout=0.0, name=name)
+    # Every argument here is what cuDNN requires; do not add recurrent_dropout. FastLSTM is
+    # keras.layers.LSTM with a faster CPU kernel (components/models/fast_lstm.py).
+    return FastLSTM(units, return_sequences=True, return_state=True, activation="tanh",
+                    recurrent_activation="sigmoid", use_bias=True, unroll=False,
+                    recurrent_dropout=0.0, name=name)
 
 
 def bridge_states(kind: str, encoder_states: list, decoder_layers: int, units: int) -> list:

@@ -6,6 +6,7 @@ stopping, MLflow).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import keras
@@ -55,13 +56,25 @@ def epoch_level(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
     return callback
 
 
+class PerplexityFromLoss(keras.callbacks.Callback):
+    """Adds the epoch's training `perplexity` = exp(mean loss) when no metric computed it.
+
+    A perplexity metric on the logits (keras_hub's) runs a second full softmax over every
+    [tokens x vocabulary] logit each step; the loss already is the mean token cross-entropy
+    (every LM window is full, so the mean of window means is the token mean)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "loss" in logs and "perplexity" not in logs:
+            logs["perplexity"] = math.exp(min(float(logs["loss"]), 700.0))
+
+
 def lm_callbacks(train_cfg, *, tokens_per_epoch: int, backup_dir: Path, validation,
                  tracking_callback: keras.callbacks.Callback, resume: dict | None = None) -> list:
     """`validation`: the `StreamValidation` callback (adds val_* and keeps the best weights)."""
     from components.training.tbptt import ResetStates
 
     # Throughput is measured before validation runs.
-    callbacks = [ResetStates(), Throughput(tokens_per_epoch), validation]
+    callbacks = [ResetStates(), Throughput(tokens_per_epoch), PerplexityFromLoss(), validation]
     stateful = [validation]
     if train_cfg.lr_decay_factor:
         stateful.append(keras.callbacks.ReduceLROnPlateau(

@@ -20,12 +20,18 @@ def token_mask(y_true) -> tf.Tensor:
 
 
 def per_token_cross_entropy(y_true, logits, label_smoothing: float = 0.0) -> tf.Tensor:
+    """Per-token (label-smoothed) cross-entropy from logits, without a [.., V] log-probability tensor.
+
+    The fused sparse op computes -log p(y) and its own gradient (softmax - onehot) in one pass.
+    Label smoothing stays exact: its term -mean_v log p(v) = logsumexp(z) - mean(z), and
+    logsumexp(z) = -log p(y) + z_y, so it needs only the label's logit and the logits' mean.
+    """
     y_true = tf.cast(y_true, tf.int32)
     logits = tf.cast(logits, tf.float32)
-    log_probs = tf.nn.log_softmax(logits, axis=-1)
-    nll = -tf.gather(log_probs, y_true, batch_dims=y_true.shape.rank)
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_true, logits=logits)
     if label_smoothing:
-        smooth = -tf.reduce_mean(log_probs, axis=-1)
+        label_logit = tf.gather(logits, y_true, batch_dims=y_true.shape.rank)
+        smooth = nll + label_logit - tf.reduce_mean(logits, axis=-1)
         nll = (1.0 - label_smoothing) * nll + label_smoothing * smooth
     return nll
 

@@ -110,7 +110,9 @@ def train(ctx) -> dict:
         model.compile(optimizer=fit.make_optimizer(tc),
                       loss=(sampled_softmax.per_token_loss if sampled
                             else keras.losses.SparseCategoricalCrossentropy(from_logits=True)),
-                      metrics=[sampled_softmax.LossPerplexity() if sampled else _perplexity_metric()],
+                      # Full softmax: the training perplexity is exp(loss) (callbacks.PerplexityFromLoss),
+                      # not a metric that would run a second softmax over the logits every step.
+                      metrics=[sampled_softmax.LossPerplexity()] if sampled else [],
                       jit_compile=tc.jit_compile,
                       steps_per_execution=tc.steps_per_execution)
         eval_model = build_language_model(cfg.model, len(vocab))
@@ -153,11 +155,6 @@ def train(ctx) -> dict:
     if resumable.resumed_from:
         info["resumed_from_epoch"] = resumable.resumed_from
     return {"metrics": metrics, "info": info}
-
-
-def _perplexity_metric():
-    import keras_hub
-    return keras_hub.metrics.Perplexity(from_logits=True, name="perplexity")
 
 
 def evaluate(ctx) -> dict:

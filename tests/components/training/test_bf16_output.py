@@ -1,10 +1,11 @@
-"""model.output_dtype=bfloat16: the training build's output projection computes in bf16 with float32
-weights and float32 logits; the inference build (evaluation, export) stays float32."""
+"""model.output_dtype=bfloat16: the training build's output projection computes its gradient matmuls in
+bf16; its forward logits stay exact float32, as in the inference build (evaluation, export)."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from components.models.bf16_projection import Bf16BackwardDense, matmul_bf16_backward
 from components.models.language_model import build_language_model, copy_weights, reset_lstm_states, zero_states
 from pipeline.config import LMModelConfig
 
@@ -25,7 +26,7 @@ def test_bf16_projection_trains_and_inference_stays_float32():
     cfg = LMModelConfig(embedding_dim=16, units=16, layers=1, dropout=0.0, output_dtype="bfloat16")
     train = build_language_model(cfg, VOCAB, stateful=True, batch_size=BATCH)
     projection = train.get_layer("output_projection")
-    assert projection.compute_dtype == "bfloat16"
+    assert isinstance(projection, Bf16BackwardDense)
     assert [w.dtype for w in projection.weights] == ["float32", "float32"]  # master weights stay float32
     assert train.output.dtype == "float32"  # the softmax/loss sees float32 logits
 
@@ -41,9 +42,24 @@ def test_bf16_projection_trains_and_inference_stays_float32():
     reset_lstm_states(train)
     bf16_logits = train(x, training=False)
     f32_logits = eval_model([x, *map(tf.constant, zero_states(eval_model, BATCH))])[0]
-    # Same weights: the two builds agree to bf16 precision, and not exactly (bf16 really ran).
-    np.testing.assert_allclose(bf16_logits.numpy(), f32_logits.numpy(), atol=0.05)
-    assert not np.array_equal(bf16_logits.numpy(), f32_logits.numpy())
+    # Same weights: the forward (logits, so the loss and perplexity) is the float32 one.
+    np.testing.assert_allclose(bf16_logits.numpy(), f32_logits.numpy(), atol=1e-5)
+
+
+def test_bf16_backward_gradient_is_close_but_computed_in_bf16():
+    x = tf.random.stateless_normal([2, 5, 16], seed=[1, 2])
+    kernel = tf.random.stateless_normal([16, 40], seed=[3, 4])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, kernel])
+        fast = matmul_bf16_backward(x, kernel)
+        exact = tf.matmul(x, kernel)
+        fast_loss, exact_loss = tf.reduce_sum(tf.sin(fast)), tf.reduce_sum(tf.sin(exact))
+    np.testing.assert_array_equal(fast.numpy(), exact.numpy())  # forward: plain float32
+    for g_fast, g_exact in zip(tape.gradient(fast_loss, [x, kernel]), tape.gradient(exact_loss, [x, kernel])):
+        assert g_fast.dtype == tf.float32
+        scale = float(tf.reduce_max(tf.abs(g_exact)))
+        np.testing.assert_allclose(g_fast.numpy(), g_exact.numpy(), atol=0.02 * scale)  # bf16: ~3 digits
+        assert not np.array_equal(g_fast.numpy(), g_exact.numpy())  # bf16 really ran
 
 
 def test_bf16_with_tied_or_sampled_output_is_a_config_error():

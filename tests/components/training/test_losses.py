@@ -1,7 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from components.training.losses import MaskedTokenAccuracy, masked_cross_entropy
+from components.training.losses import MaskedTokenAccuracy, masked_cross_entropy, per_token_cross_entropy
 
 
 def _log_softmax(x):
@@ -35,6 +35,21 @@ def test_label_smoothing_by_hand():
     expected = 0.9 * -lp[1] + 0.1 * -lp.mean()
     np.testing.assert_allclose(float(masked_cross_entropy(0.1)(tf.constant(y), tf.constant(logits))), expected,
                                rtol=1e-5)
+
+
+def test_fused_label_smoothed_loss_and_gradient_match_the_log_softmax_formula():
+    """The fused sparse form (no [.., V] log-probabilities) is the textbook formula, value and gradient."""
+    rng = np.random.default_rng(1)
+    y = tf.constant(rng.integers(1, 50, size=(3, 7)).astype("int32"))
+    logits = tf.constant(rng.normal(scale=3.0, size=(3, 7, 50)).astype("float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        fused = per_token_cross_entropy(y, logits, 0.1)
+        log_probs = tf.nn.log_softmax(logits)
+        reference = 0.9 * -tf.gather(log_probs, y, batch_dims=2) + 0.1 * -tf.reduce_mean(log_probs, -1)
+    np.testing.assert_allclose(fused.numpy(), reference.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tape.gradient(fused, logits).numpy(), tape.gradient(reference, logits).numpy(),
+                               atol=1e-6)
 
 
 def test_masked_token_accuracy_counts_real_tokens_only():
