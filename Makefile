@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-CONFIG ?= configs/translate_en_ur.yaml
+CONFIG ?= configs/translate_en_fr.yaml
 
 # The data folder (../shared/data beside the checkout when present) and the quiet console are
 # decided by the code itself (components/data/paths.py, components/console.py), so commands run
