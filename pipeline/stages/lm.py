@@ -130,6 +130,7 @@ def train(ctx) -> dict:
     callbacks = lm_callbacks(tc, tokens_per_epoch=tokens_per_epoch, backup_dir=backup_dir,
                              validation=validation, tracking_callback=ctx.tracking.keras_callback(),
                              resume=ctx.resume_options())
+    callbacks += ctx.callbacks  # after MLflow's: a sweep's pruner may stop the trial here
     with ctx.training():
         model.fit(train_ds, epochs=tc.epochs, callbacks=callbacks, shuffle=False, verbose=fit.progress_verbosity())
     resumable = resumable_of(callbacks)

@@ -131,6 +131,7 @@ def train(ctx) -> dict:
         cfg.train, tokens_per_epoch=tokens_per_epoch, batches_per_epoch=batches_per_epoch,
         backup_dir=Path(cfg.work_dir) / cfg.name / f".train-backup-{ctx.fingerprint[:12]}",
         tracking_callback=ctx.tracking.keras_callback(), val_bleu=val_bleu, resume=ctx.resume_options())
+    callbacks += ctx.callbacks  # after MLflow's: a sweep's pruner may stop the trial here
     with ctx.training():
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
                   steps_per_epoch=cfg.train.steps_per_epoch, callbacks=callbacks, verbose=fit.progress_verbosity())
