@@ -46,8 +46,14 @@ def add_parser(sub) -> None:
                        help="stop starting new trials after S seconds")
     sweep.add_argument("--no-pruning", dest="pruning", action="store_false",
                        help="never stop a trial early (default: median pruner on the per-epoch metric)")
+    sweep.add_argument("--stages", default=None, metavar="LIST",
+                       help="stages each trial runs, e.g. prepare,train,evaluate (no export per trial)")
     sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value for every trial (repeatable)")
+
+
+def _stages(args) -> list[str] | None:
+    return [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else None
 
 
 def study_storage(tracking_uri: str, work_dir: str) -> Path:
@@ -154,7 +160,7 @@ def _sweep(args, cfg, dims, guard) -> int:
     task = task_of(cfg)
     uri = resolve_tracking_uri(cfg.mlflow.tracking_uri)
     try:
-        preflight.run_checks(cfg, None, task.stage_names, uri)
+        preflight.run_checks(cfg, _stages(args), task.stage_names, uri)
     except preflight.PreflightError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -318,7 +324,8 @@ def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id:
             keras.backend.clear_session()
             with tracker.pipeline_run([s.name for s in stages]) as run:
                 trial.set_user_attr("run_id", run.info.run_id)
-                manifests = run_stages(trial_cfg, stages, tracker, strategy=strategy, interrupt=guard,
+                manifests = run_stages(trial_cfg, stages, tracker, selected=_stages(args), strategy=strategy,
+                                       interrupt=guard,
                                        callbacks=[EpochMetricReporter(args.metric, report)])
         except optuna.TrialPruned as pruned:
             print(f"--- trial {trial.number} pruned at {pruned}", flush=True)
