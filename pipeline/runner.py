@@ -174,17 +174,19 @@ def current_pipeline_run(cfg, stages: list[Stage]) -> str | None:
 
 
 def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = None,
-               force: bool = False, strategy=None, interrupt=None, callbacks: list | None = None) -> dict[str, dict]:
+               force: bool = False, strategy=None, interrupt=None, callbacks: list | None = None,
+               code: str | None = None) -> dict[str, dict]:
     """Run (or skip) each stage in order. Returns each stage's manifest.
 
     `interrupt`: a `pipeline.interrupt.InterruptGuard`; stages stop at safe points on SIGINT/SIGTERM
     and the swap of a finished output into place is never cut in half. `callbacks`: extra Keras
-    callbacks the training stages append (they do not change fingerprints)."""
+    callbacks the training stages append (they do not change fingerprints). `code`: the code
+    fingerprint to use (a sweep computes it once: the code its process imported)."""
     check_selection(stages, selected)
     needed = _needed(stages, selected)
     root = Path(cfg.work_dir) / cfg.name
     root.mkdir(parents=True, exist_ok=True)
-    code = code_fingerprint()
+    code = code or code_fingerprint()
     manifests: dict[str, dict] = {}
     total = len(stages)
     for index, stage in enumerate(stages, 1):

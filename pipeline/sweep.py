@@ -325,7 +325,7 @@ def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id:
             with tracker.pipeline_run([s.name for s in stages]) as run:
                 trial.set_user_attr("run_id", run.info.run_id)
                 manifests = run_stages(trial_cfg, stages, tracker, selected=_stages(args), strategy=strategy,
-                                       interrupt=guard,
+                                       interrupt=guard, code=code,
                                        callbacks=[EpochMetricReporter(args.metric, report)])
         except optuna.TrialPruned as pruned:
             print(f"--- trial {trial.number} pruned at {pruned}", flush=True)
