@@ -188,7 +188,7 @@ def _sweep(args, cfg, dims, guard) -> int:
         print(f"error: train.distribute: {err}", file=sys.stderr)
         return 2
     console.quiet_python_libraries()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: one line each, from the objective
     try:
         print(corpus.preflight(cfg.data), flush=True)
     except DataError as err:
@@ -334,6 +334,10 @@ def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id:
             raise
         except Interrupted:
             trial.set_user_attr("interrupted", True)
+            raise
+        except Exception as err:  # counted as failed; the study goes on (Optuna's own log is off)
+            print(f"--- trial {trial.number} failed: {type(err).__name__}: {str(err).splitlines()[0][:300]}",
+                  file=sys.stderr, flush=True)
             raise
         finally:
             trial.set_user_attr("seconds", round(time.time() - start, 2))
