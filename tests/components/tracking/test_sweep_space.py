@@ -79,3 +79,13 @@ def test_grid_needs_discrete_dimensions():
     assert grid(dims) == {"model.units": [8, 16], "train.batch_size": [2, 3, 4]}
     with pytest.raises(SpaceError, match="no grid"):
         grid(parse_space({"model.dropout": {"uniform": [0, 0.5]}}, KEYS))
+
+
+def test_compare_sweep_scope_takes_a_run_id_or_a_sweep_id():
+    from components.tracking.compare import CompareError, sweep_scope
+
+    run_id = "a04978f14b8c407598effce0543242b1"
+    assert sweep_scope(run_id) == f"tags.`mlflow.parentRunId` = '{run_id}'"
+    assert sweep_scope("tiny-sweep-cb01f3b7a3") == "tags.`sweep.id` = 'tiny-sweep-cb01f3b7a3'"
+    with pytest.raises(CompareError):
+        sweep_scope("x' or '1")
