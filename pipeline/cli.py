@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "test_bleu, else test_perplexity, val_perplexity, val_loss)")
     cmp.add_argument("--filter", dest="filter_string", default=None, metavar="FILTER",
                      help="MLflow search filter, e.g. \"params.`train.optimizer` = 'adam'\"")
+    cmp.add_argument("--sweep", default=None, metavar="RUN_ID",
+                     help="list the trials of one sweep (its MLflow run id, or the sweep id) instead")
     cmp.add_argument("--top", type=int, default=None, metavar="N", help="list only the best N runs")
     cmp.add_argument("--order", choices=("asc", "desc"), default=None,
                      help="sort order (default: desc for bleu/accuracy, asc for loss/perplexity/bpc)")
@@ -67,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("--tracking-uri", default=None,
                      help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     add_parsers(sub)  # translate, evaluate, score, generate (pipeline/use_commands.py)
+    from pipeline.sweep import add_parser as add_sweep_parser
+
+    add_sweep_parser(sub)  # sweep (pipeline/sweep.py)
     return parser
 
 
@@ -87,7 +92,8 @@ def cmd_compare(args) -> int:
     try:
         client = _mlflow_client(args.tracking_uri)
         experiment = compare.find_experiment(client, args.experiment)
-        runs = compare.search_pipeline_runs(client, experiment.experiment_id, args.filter_string)
+        runs = compare.search_pipeline_runs(client, experiment.experiment_id, args.filter_string,
+                                              sweep=args.sweep)
         if not runs:
             where = f" matching {args.filter_string!r}" if args.filter_string else ""
             raise compare.CompareError(f"no pipeline runs{where} in experiment {experiment.name!r}")
@@ -299,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_compare(args)
     if args.command == "register":
         return cmd_register(args)
+    if args.command == "sweep":
+        from pipeline.sweep import cmd_sweep
+        return cmd_sweep(args)
     if args.command in USE_COMMANDS:
         return dispatch(args)
     return 2

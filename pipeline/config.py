@@ -176,7 +176,26 @@ class DistributeOptions(Section):
         return self
 
 
-class TrainConfig(DistributeOptions):
+class TensorBoardOptions(Section):
+    """Keras TensorBoard logs of training; shared by both tasks' `train` sections."""
+    tensorboard: bool = Field(False, description="write TensorBoard logs (the per-epoch scalars MLflow gets) "
+                                                 "under the train stage's output, tensorboard/; also logged to MLflow")
+    profile_batches: list[int] | None = Field(
+        None, min_length=2, max_length=2,
+        description="with tensorboard: profile batches [first, last] of the first epoch (TF profiler); null: none")
+
+    @model_validator(mode="after")
+    def _check_profile(self):
+        if self.profile_batches is not None:
+            first, last = self.profile_batches
+            if not self.tensorboard:
+                raise ValueError("train.profile_batches needs train.tensorboard: true")
+            if first < 1 or last < first:
+                raise ValueError(f"train.profile_batches: [{first}, {last}] must satisfy 1 <= first <= last")
+        return self
+
+
+class TrainConfig(DistributeOptions, TensorBoardOptions):
     epochs: int = Field(30, ge=1, description="maximum training epochs")
     batch_size: int = Field(32, ge=1, description="global batch: split across replicas when distributed")
     optimizer: Literal["adam", "sgd"] = Field("adam", description="the optimizer")
@@ -343,7 +362,7 @@ class LMModelConfig(Section):
         return self
 
 
-class LMTrainConfig(DistributeOptions):
+class LMTrainConfig(DistributeOptions, TensorBoardOptions):
     epochs: int = Field(6, ge=1, description="maximum training epochs")
     batch_size: int = Field(20, ge=1, description="number of contiguous streams (fixed: states carry per stream)")
     seq_len: int = Field(35, ge=1, description="truncated-BPTT window length")

@@ -50,6 +50,7 @@ class StageContext:
     strategy: object = None  # the tf.distribute strategy made at program start (None: the default)
     interrupt: object = None  # a pipeline.interrupt.InterruptGuard (None: signals act as Python's default)
     force: bool = False  # --force: start over (training discards its checkpoints)
+    callbacks: list = field(default_factory=list)  # extra Keras callbacks for training (a sweep's pruner)
 
     def log(self, message: str) -> None:
         print(f"    {message}", flush=True)
@@ -173,16 +174,19 @@ def current_pipeline_run(cfg, stages: list[Stage]) -> str | None:
 
 
 def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = None,
-               force: bool = False, strategy=None, interrupt=None) -> dict[str, dict]:
+               force: bool = False, strategy=None, interrupt=None, callbacks: list | None = None,
+               code: str | None = None) -> dict[str, dict]:
     """Run (or skip) each stage in order. Returns each stage's manifest.
 
     `interrupt`: a `pipeline.interrupt.InterruptGuard`; stages stop at safe points on SIGINT/SIGTERM
-    and the swap of a finished output into place is never cut in half."""
+    and the swap of a finished output into place is never cut in half. `callbacks`: extra Keras
+    callbacks the training stages append (they do not change fingerprints). `code`: the code
+    fingerprint to use (a sweep computes it once: the code its process imported)."""
     check_selection(stages, selected)
     needed = _needed(stages, selected)
     root = Path(cfg.work_dir) / cfg.name
     root.mkdir(parents=True, exist_ok=True)
-    code = code_fingerprint()
+    code = code or code_fingerprint()
     manifests: dict[str, dict] = {}
     total = len(stages)
     for index, stage in enumerate(stages, 1):
@@ -217,7 +221,7 @@ def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = N
             with tracker.stage_run(stage.name, fp) as tracking:
                 ctx = StageContext(cfg, stage.name, tmp, {d: root / d for d in stage.deps},
                                    {d: manifests[d] for d in stage.deps}, tracking, fp, strategy=strategy,
-                                   interrupt=interrupt, force=force and wanted)
+                                   interrupt=interrupt, force=force and wanted, callbacks=list(callbacks or ()))
                 result = stage.fn(ctx) or {}
                 seconds = time.time() - start
                 manifest = {

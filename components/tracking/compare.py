@@ -305,9 +305,15 @@ def find_experiment(client, name: str | None):
 
 
 def search_pipeline_runs(client, experiment_id: str, filter_string: str | None = None,
-                         page_size: int = 1000) -> list[Run]:
-    """All parent (pipeline) runs matching the filter, every page of them."""
-    query = PARENT_ONLY + (f" and {filter_string}" if filter_string and filter_string.strip() else "")
+                         page_size: int = 1000, sweep: str | None = None) -> list[Run]:
+    """All parent (pipeline) runs matching the filter, every page of them.
+
+    `sweep`: instead, the trials of one sweep (pipeline runs nested under the sweep's run),
+    given the sweep run's id or the sweep id (its `sweep.id` tag)."""
+    scope = PARENT_ONLY
+    if sweep:
+        scope = sweep_scope(sweep)
+    query = scope + (f" and {filter_string}" if filter_string and filter_string.strip() else "")
     runs, token = [], None
     while True:
         try:
@@ -321,7 +327,18 @@ def search_pipeline_runs(client, experiment_id: str, filter_string: str | None =
         token = page.token
         if not token:
             break
+    if sweep:
+        return [r for r in runs if "pipeline.stages" in r.data.tags]
     return [r for r in runs if is_parent_run(r)]
+
+
+def sweep_scope(sweep: str) -> str:
+    """The filter of a sweep's trial runs: by parent run id (32 hex digits), else by sweep id."""
+    if "'" in sweep:
+        raise CompareError(f"--sweep {sweep!r}: not a run id nor a sweep id")
+    if len(sweep) == 32 and all(c in "0123456789abcdef" for c in sweep):
+        return f"tags.`mlflow.parentRunId` = '{sweep}'"
+    return f"tags.`sweep.id` = '{sweep}'"
 
 
 def _train_run_id(client, experiment_id: str, parent_id: str) -> str | None:

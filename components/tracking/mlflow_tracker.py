@@ -139,8 +139,13 @@ def _killed_on_interrupt():
 
 
 class Tracker:
-    def __init__(self, cfg, tracking_uri: str | None = None, code_fingerprint: str | None = None):
+    def __init__(self, cfg, tracking_uri: str | None = None, code_fingerprint: str | None = None,
+                 under_run_id: str | None = None, tags: dict | None = None):
+        """`under_run_id`: nest the pipeline run under this run (a sweep's parent run); `tags`: extra
+        tags on the pipeline run (a sweep's id and trial number)."""
         self.cfg = cfg
+        self.under_run_id = under_run_id
+        self.extra_tags = dict(tags or {})
         self.uri = resolve_tracking_uri(tracking_uri or cfg.mlflow.tracking_uri)
         self.parent_run_id: str | None = None
         self.stage_seconds: dict[str, float] = {}
@@ -159,7 +164,8 @@ class Tracker:
     def pipeline_run(self, stages: list[str]):
         self.open_store()
         run_name = f"{self.cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        with mlflow.start_run(run_name=run_name, tags=run_state.process_tags()) as run:
+        with mlflow.start_run(run_name=run_name, tags={**run_state.process_tags(), **self.extra_tags},
+                              parent_run_id=self.under_run_id) as run:
             self.parent_run_id = run.info.run_id
             params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(self.cfg).items()}
             mlflow.log_params(params)

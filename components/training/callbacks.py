@@ -14,6 +14,8 @@ import keras
 from components.training.fit import Throughput
 from components.training.resume import ResumableTraining
 
+TENSORBOARD_DIR = "tensorboard"  # under the train stage's output folder
+
 
 def resumable_of(callbacks: list) -> ResumableTraining:
     """The list's `ResumableTraining`: its `history` covers every epoch, also across restarts."""
@@ -85,3 +87,11 @@ def lm_callbacks(train_cfg, *, tokens_per_epoch: int, backup_dir: Path, validati
                                                       patience=train_cfg.early_stopping_patience))
     callbacks += [*stateful[1:], _resumable(backup_dir, stateful, resume), epoch_level(tracking_callback)]
     return callbacks
+
+
+def tensorboard_callback(log_dir: Path, profile_batches: list[int] | None = None) -> keras.callbacks.TensorBoard:
+    """Keras' TensorBoard callback: per-epoch scalars (train/ and validation/ runs, the same values
+    the MLflow callback logs) and, with `profile_batches`, a TF profiler trace of those batches.
+    Goes after the callbacks that add metrics to the logs (throughput, validation BLEU)."""
+    return keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=0, write_graph=False,
+                                       update_freq="epoch", profile_batch=tuple(profile_batches or (0, 0)))

@@ -24,7 +24,7 @@ from components.models.saved import MODEL_FILE, load_trained
 from components.text.vocab import Vocabulary
 from components.tracking.plots import plot_curves
 from components.training import distribute, fit, sampled_softmax
-from components.training.callbacks import lm_callbacks, resumable_of
+from components.training.callbacks import TENSORBOARD_DIR, lm_callbacks, resumable_of, tensorboard_callback
 from components.training.tbptt import StreamValidation
 from pipeline.runner import Stage
 
@@ -132,8 +132,13 @@ def train(ctx) -> dict:
     callbacks = lm_callbacks(tc, tokens_per_epoch=tokens_per_epoch, backup_dir=backup_dir,
                              validation=validation, tracking_callback=ctx.tracking.keras_callback(),
                              resume=ctx.resume_options())
+    if cfg.train.tensorboard:
+        callbacks.append(tensorboard_callback(ctx.out_dir / TENSORBOARD_DIR, cfg.train.profile_batches))
+    callbacks += ctx.callbacks  # after MLflow's: a sweep's pruner may stop the trial here
     with ctx.training():
         model.fit(train_ds, epochs=tc.epochs, callbacks=callbacks, shuffle=False, verbose=fit.progress_verbosity())
+    if cfg.train.tensorboard:
+        ctx.tracking.log_artifacts(ctx.out_dir / TENSORBOARD_DIR, artifact_path=TENSORBOARD_DIR)
     resumable = resumable_of(callbacks)
     hist = resumable.history  # every epoch, also those run before a restart
     # `validation` restored the best weights into `model` at train end; save the inference build.

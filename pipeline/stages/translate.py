@@ -25,7 +25,7 @@ from components.models.translator import build_translator
 from components.text.vocab import Vocabulary, fit_vocabulary
 from components.tracking.plots import plot_curves
 from components.training import distribute, fit, schedules
-from components.training.callbacks import resumable_of, translator_callbacks
+from components.training.callbacks import TENSORBOARD_DIR, resumable_of, tensorboard_callback, translator_callbacks
 from components.training.losses import MaskedTokenAccuracy, masked_cross_entropy
 from pipeline.runner import Stage
 
@@ -131,9 +131,14 @@ def train(ctx) -> dict:
         cfg.train, tokens_per_epoch=tokens_per_epoch, batches_per_epoch=batches_per_epoch,
         backup_dir=Path(cfg.work_dir) / cfg.name / f".train-backup-{ctx.fingerprint[:12]}",
         tracking_callback=ctx.tracking.keras_callback(), val_bleu=val_bleu, resume=ctx.resume_options())
+    if cfg.train.tensorboard:
+        callbacks.append(tensorboard_callback(ctx.out_dir / TENSORBOARD_DIR, cfg.train.profile_batches))
+    callbacks += ctx.callbacks  # after MLflow's: a sweep's pruner may stop the trial here
     with ctx.training():
         model.fit(train_ds, validation_data=val_ds, epochs=cfg.train.epochs,
                   steps_per_epoch=cfg.train.steps_per_epoch, callbacks=callbacks, verbose=fit.progress_verbosity())
+    if cfg.train.tensorboard:
+        ctx.tracking.log_artifacts(ctx.out_dir / TENSORBOARD_DIR, artifact_path=TENSORBOARD_DIR)
     resumable = resumable_of(callbacks)
     hist = resumable.history  # every epoch, also those run before a restart
     model.save(ctx.out_dir / MODEL_FILE)
