@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from components.tracking.run_state import Pruned
 from pipeline.config import flatten
 
 MANIFEST = "manifest.json"
@@ -238,7 +239,9 @@ def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = N
                 tracker.stage_finished(stage.name, manifest, tmp / MANIFEST, seconds)
         except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
-            if not isinstance(err, KeyboardInterrupt):  # an interrupt says so in one line, later
+            if isinstance(err, Pruned):  # stopped on purpose: not a failure
+                print(f"{label} {err} after {time.time() - start:.1f}s", flush=True)
+            elif not isinstance(err, KeyboardInterrupt):  # an interrupt says so in one line, later
                 print(f"{label} FAILED after {time.time() - start:.1f}s", file=sys.stderr, flush=True)
             raise
         with interrupt.deferred() if interrupt is not None else contextlib.nullcontext():

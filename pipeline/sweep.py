@@ -298,6 +298,7 @@ def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id:
     import optuna
 
     from components.tracking.mlflow_tracker import Tracker
+    from components.tracking.run_state import Pruned
     from components.training.reporting import EpochMetricReporter
     from pipeline.config_files import load_configs
     from pipeline.interrupt import Interrupted
@@ -315,7 +316,7 @@ def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id:
         def report(value: float, epoch: int) -> None:
             trial.report(value, epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"epoch {epoch + 1}: {args.metric} {value:.4g}")
+                raise Pruned(epoch + 1, args.metric, value)
 
         tracker = Tracker(trial_cfg, code_fingerprint=code, under_run_id=parent_id,
                           tags={"sweep.id": study_id, "sweep.trial": str(trial.number)})
@@ -327,11 +328,11 @@ def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id:
                 manifests = run_stages(trial_cfg, stages, tracker, selected=_stages(args), strategy=strategy,
                                        interrupt=guard, code=code,
                                        callbacks=[EpochMetricReporter(args.metric, report)])
-        except optuna.TrialPruned as pruned:
-            print(f"--- trial {trial.number} pruned at {pruned}", flush=True)
+        except Pruned as pruned:
+            print(f"--- trial {trial.number} {pruned}", flush=True)
             if tracker.parent_run_id:
                 _client(tracker.uri).set_tag(tracker.parent_run_id, "sweep.state", "PRUNED")
-            raise
+            raise optuna.TrialPruned(str(pruned)) from None
         except Interrupted:
             trial.set_user_attr("interrupted", True)
             raise

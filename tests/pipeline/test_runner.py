@@ -152,6 +152,26 @@ def test_interrupted_stage_ends_runs_killed(tmp_path):
     assert not [p for p in (tmp_path / "work" / "runner_test").iterdir() if ".tmp-" in p.name]
 
 
+def test_pruned_stage_says_pruned_and_ends_runs_killed_with_the_reason(tmp_path, capsys):
+    """A sweep's pruner stopping training is not a failure: no FAILED line, MLflow says why."""
+    from components.tracking.run_state import END_REASON_TAG, Pruned
+
+    def prune(ctx):
+        raise Pruned(2, "val_loss", 6.1934)
+
+    cfg = _cfg(tmp_path)
+    with pytest.raises(Pruned):
+        _run(cfg, [Stage("train", prune)])
+    out, err = capsys.readouterr()
+    assert "[1/1] train     pruned at epoch 2 (val_loss 6.193) after" in out
+    assert "FAILED" not in out + err
+    client = mlflow.MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("runner_test").experiment_id])
+    assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]  # the stage run and the pipeline run
+    assert {r.data.tags.get(END_REASON_TAG) for r in runs} == {"pruned at epoch 2 (val_loss 6.193)"}
+    assert not (tmp_path / "work" / "runner_test" / "train").exists()  # nothing cached
+
+
 @pytest.mark.parametrize("task", ["translate", "lm"])
 def test_task_stage_names_and_keys_match_the_stages(task):
     """`Task.stage_names` lets the CLI check --stages before TensorFlow loads; `Stage.keys` must exist."""
