@@ -172,6 +172,52 @@ def test_pruned_stage_says_pruned_and_ends_runs_killed_with_the_reason(tmp_path,
     assert not (tmp_path / "work" / "runner_test" / "train").exists()  # nothing cached
 
 
+def test_shared_stage_is_built_once_under_its_lock(tmp_path, capsys):
+    """Two processes' runs (a parallel sweep's workers) with their own work folders share `prepare`:
+    one builds it in the shared folder while the other waits for the lock, then skips it."""
+    import threading
+    import time
+
+    from components.tracking.mlflow_tracker import NullTracker
+
+    calls = []
+
+    def slow_prepare(ctx):
+        calls.append("prepare")
+        time.sleep(0.5)
+        (ctx.out_dir / "vocab.txt").write_text("a b c")
+        return {}
+
+    def train(ctx):
+        calls.append("train")
+        assert (ctx.inputs["prepare"] / "vocab.txt").read_text() == "a b c"
+        return {}
+
+    stages = [Stage("prepare", slow_prepare, sections=("data",)),
+              Stage("train", train, deps=("prepare",), sections=("train",))]
+    shared_root = tmp_path / "work" / "runner_test"
+    errors = []
+
+    def worker(i):
+        cfg = _cfg(tmp_path).model_copy(update={"work_dir": str(tmp_path / f"w{i}")})
+        try:
+            run_stages(cfg, stages, NullTracker(), shared={"prepare": shared_root})
+        except Exception as err:  # noqa: BLE001  (reported below)
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    assert calls.count("prepare") == 1 and calls.count("train") == 2
+    out = capsys.readouterr().out
+    assert out.count("prepare   done") == 1 and out.count("prepare   skipped") == 1
+    assert (shared_root / "prepare" / MANIFEST).exists() and not (tmp_path / "w0" / "runner_test" / "prepare").exists()
+    assert all((tmp_path / f"w{i}" / "runner_test" / "train" / MANIFEST).exists() for i in range(2))
+
+
 @pytest.mark.parametrize("task", ["translate", "lm"])
 def test_task_stage_names_and_keys_match_the_stages(task):
     """`Task.stage_names` lets the CLI check --stages before TensorFlow loads; `Stage.keys` must exist."""
