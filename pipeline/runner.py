@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from components.runtime.locks import WorkLock
+from components.tracking.run_state import Pruned
 from pipeline.config import flatten
 
 MANIFEST = "manifest.json"
@@ -35,6 +37,10 @@ class Stage:
     sections: tuple[str, ...] = ()  # config sections the stage reads (others don't re-run it)
     keys: tuple[str, ...] = ()  # single keys it reads from other sections, e.g. "evaluate.beam_size"
     data_fingerprint: Callable | None = None  # cfg -> str, for stages that read raw data
+
+    def reads(self, key: str) -> bool:
+        """Whether a flattened config key is part of this stage's fingerprint."""
+        return key.split(".")[0] in self.sections or key in self.keys or key in ("name", "task", "seed")
 
 
 @dataclass
@@ -86,8 +92,7 @@ def code_fingerprint() -> str:
 
 def stage_fingerprint(stage: Stage, cfg, upstream: dict[str, str], code: str) -> str:
     """Hash of what determines a stage's output: its config sections, upstream outputs, data, code."""
-    sections = {key: value for key, value in flatten(cfg).items()
-                if key.split(".")[0] in stage.sections or key in stage.keys or key in ("name", "task", "seed")}
+    sections = {key: value for key, value in flatten(cfg).items() if stage.reads(key)}
     payload = {"stage": stage.name, "config": sections, "upstream": upstream, "code": code}
     if stage.data_fingerprint is not None:
         payload["data"] = stage.data_fingerprint(cfg)
@@ -175,26 +180,40 @@ def current_pipeline_run(cfg, stages: list[Stage]) -> str | None:
 
 def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = None,
                force: bool = False, strategy=None, interrupt=None, callbacks: list | None = None,
-               code: str | None = None) -> dict[str, dict]:
+               code: str | None = None, shared: dict[str, Path] | None = None) -> dict[str, dict]:
     """Run (or skip) each stage in order. Returns each stage's manifest.
 
     `interrupt`: a `pipeline.interrupt.InterruptGuard`; stages stop at safe points on SIGINT/SIGTERM
     and the swap of a finished output into place is never cut in half. `callbacks`: extra Keras
     callbacks the training stages append (they do not change fingerprints). `code`: the code
-    fingerprint to use (a sweep computes it once: the code its process imported)."""
+    fingerprint to use (a sweep computes it once: the code its process imported). `shared`: stage
+    name -> the work folder holding that stage's output instead of this run's (a parallel sweep's
+    workers share `prepare`); it is checked and built holding a lock there, so of two processes
+    that need it, one builds it and the other waits, then skips it."""
+    with contextlib.ExitStack() as held:
+        return _run_stages(cfg, stages, tracker, selected, force, strategy, interrupt, callbacks, code,
+                           shared or {}, held)
+
+
+def _run_stages(cfg, stages, tracker, selected, force, strategy, interrupt, callbacks, code, shared,
+                held: contextlib.ExitStack) -> dict[str, dict]:
     check_selection(stages, selected)
     needed = _needed(stages, selected)
     root = Path(cfg.work_dir) / cfg.name
     root.mkdir(parents=True, exist_ok=True)
     code = code or code_fingerprint()
     manifests: dict[str, dict] = {}
+    folders = {s.name: Path(shared.get(s.name, root)) / s.name for s in stages}
     total = len(stages)
     for index, stage in enumerate(stages, 1):
-        final = root / stage.name
+        final = folders[stage.name]
         label = f"[{index}/{total}] {stage.name:<9}"
         if stage.name not in needed:
             print(f"{label} not selected", flush=True)
             continue
+        held.close()  # the previous shared stage's lock
+        if stage.name in shared:
+            held.enter_context(WorkLock(final.parent, f".{stage.name}.lock").acquire(wait=True))
         # Upstream outputs are identified by their output id, not their fingerprint: a stage
         # that re-ran (say, training whose output was lost) makes new outputs downstream must use.
         fp = stage_fingerprint(stage, cfg, {d: manifests[d]["output_id"] for d in stage.deps}, code)
@@ -213,13 +232,13 @@ def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = N
         print(f"{label} running ...", flush=True)
         if interrupt is not None:
             interrupt.check(f"stage {stage.name}")
-        tmp = root / f".{stage.name}.tmp-{os.getpid()}"
+        tmp = final.parent / f".{stage.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         start = time.time()
         try:
             with tracker.stage_run(stage.name, fp) as tracking:
-                ctx = StageContext(cfg, stage.name, tmp, {d: root / d for d in stage.deps},
+                ctx = StageContext(cfg, stage.name, tmp, {d: folders[d] for d in stage.deps},
                                    {d: manifests[d] for d in stage.deps}, tracking, fp, strategy=strategy,
                                    interrupt=interrupt, force=force and wanted, callbacks=list(callbacks or ()))
                 result = stage.fn(ctx) or {}
@@ -238,7 +257,9 @@ def run_stages(cfg, stages: list[Stage], tracker, selected: list[str] | None = N
                 tracker.stage_finished(stage.name, manifest, tmp / MANIFEST, seconds)
         except BaseException as err:
             shutil.rmtree(tmp, ignore_errors=True)
-            if not isinstance(err, KeyboardInterrupt):  # an interrupt says so in one line, later
+            if isinstance(err, Pruned):  # stopped on purpose: not a failure
+                print(f"{label} {err} after {time.time() - start:.1f}s", flush=True)
+            elif not isinstance(err, KeyboardInterrupt):  # an interrupt says so in one line, later
                 print(f"{label} FAILED after {time.time() - start:.1f}s", file=sys.stderr, flush=True)
             raise
         with interrupt.deferred() if interrupt is not None else contextlib.nullcontext():

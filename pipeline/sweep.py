@@ -13,17 +13,28 @@
   interrupted (not counted) and leaves the study to be continued.
 * Pruning: an `EpochMetricReporter` hands the metric's per-epoch value (when Keras logs it,
   e.g. `val_loss`) to Optuna's median pruner; a pruned trial's stage output is discarded.
+* `--workers K`: K worker processes (this same command with a hidden `--worker` spec) share
+  the study and the sweep run, each with its own work folder (`<work>/<name>/.sweep-workers/<i>`)
+  and a static share of the trials. Stages no swept key reaches (`prepare`) stay in the
+  config's work folder, shared: built once under a lock, skipped by every other trial. The
+  parent holds the work-folder lock, relays the workers' output line by line, and passes
+  Ctrl-C on to them.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
+import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 EXIT_USAGE = 2
+WORKERS_DIR = ".sweep-workers"
 STAGE_ORDER_FOR_METRICS = ("evaluate", "train", "export", "prepare")
 
 
@@ -50,6 +61,9 @@ def add_parser(sub) -> None:
                        help="stages each trial runs, e.g. prepare,train,evaluate (no export per trial)")
     sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config value for every trial (repeatable)")
+    sweep.add_argument("--workers", type=int, default=1, metavar="K",
+                       help="run trials in K parallel processes on this machine (default 1)")
+    sweep.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # set by the parent of K workers
 
 
 def _stages(args) -> list[str] | None:
@@ -125,9 +139,10 @@ def cmd_sweep(args) -> int:
     from pipeline.config import ConfigError, flatten
     from pipeline.config_files import load_configs
 
-    if args.trials < 1:
-        print("error: --trials must be at least 1", file=sys.stderr)
-        return EXIT_USAGE
+    for flag, value in (("--trials", args.trials), ("--workers", args.workers)):
+        if value < 1:
+            print(f"error: {flag} must be at least 1, not {value}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         cfg = load_configs(args.config, args.overrides)
         dims = load_space(args.space, flatten(cfg).keys())
@@ -145,7 +160,8 @@ def cmd_sweep(args) -> int:
         return _sweep(args, cfg, dims, guard)
     except Interrupted as stop:
         print(stop.message(), file=sys.stderr, flush=True)
-        print("the study is saved: rerun the same command to continue it", file=sys.stderr, flush=True)
+        if not args.worker:
+            print("the study is saved: rerun the same command to continue it", file=sys.stderr, flush=True)
         return stop.exit_code
     finally:
         guard.uninstall()
@@ -158,6 +174,8 @@ def _sweep(args, cfg, dims, guard) -> int:
     from pipeline.tasks import task_of
 
     task = task_of(cfg)
+    if args.worker:
+        return _work(args, cfg, dims, task, guard, json.loads(args.worker))
     uri = resolve_tracking_uri(cfg.mlflow.tracking_uri)
     try:
         preflight.run_checks(cfg, _stages(args), task.stage_names, uri)
@@ -182,8 +200,9 @@ def _sweep(args, cfg, dims, guard) -> int:
     from components.training import distribute
     from pipeline import console
 
+    parallel = args.workers > 1  # then this process starts no TensorFlow: the workers train
     try:
-        strategy = distribute.make_strategy(cfg.train)
+        strategy = None if parallel else distribute.make_strategy(cfg.train)
     except (ValueError, RuntimeError) as err:
         print(f"error: train.distribute: {err}", file=sys.stderr)
         return 2
@@ -200,7 +219,7 @@ def _sweep(args, cfg, dims, guard) -> int:
                 "direction": direction, "sampler": args.sampler,
                 "space": [[d.key, d.kind, list(d.args)] for d in dims]}
     name = study_name(cfg.name, identity)
-    storage = f"sqlite:///{storage_path.resolve()}"
+    storage = _storage(storage_path)
     existing = optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True)
     done = counted(existing.trials)
     study = optuna.load_study(study_name=name, storage=storage, sampler=_sampler(args.sampler, dims, cfg.seed + done),
@@ -211,9 +230,12 @@ def _sweep(args, cfg, dims, guard) -> int:
     with lock:
         parent_id = _sweep_run(cfg, study, name, args, direction)
         client = _client(uri)
-        status = "FINISHED"
+        status, failed = "FINISHED", 0
         try:
-            if remaining > 0:
+            if remaining > 0 and parallel:
+                guard.where = "the workers' trials"
+                failed = _run_workers(args, name, storage_path, parent_id, remaining, cfg.seed + done)
+            elif remaining > 0:
                 objective = _objective(args, cfg, dims, task, strategy, guard, study_id=name, parent_id=parent_id)
                 study.optimize(objective, n_trials=remaining, timeout=args.timeout, catch=(Exception,),
                                gc_after_trial=True)
@@ -231,11 +253,148 @@ def _sweep(args, cfg, dims, guard) -> int:
     print(f"best: trial {best.number} ({args.metric} {best.value:.4g}); MLflow run {best.user_attrs.get('run_id')}; "
           f"export {best.user_attrs.get('export') or '(none)'}", flush=True)
     print(f"sweep run {parent_id}: python -m pipeline compare --sweep {parent_id} --metric {args.metric}", flush=True)
+    return 1 if failed else 0
+
+
+def threads_per_worker(workers: int) -> tuple[int, int]:
+    """(TensorFlow intra-op threads for each of `workers` processes, the cores this process may use)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // workers), cores
+
+
+def shared_stages(stages, keys) -> list[str]:
+    """Stages no trial changes (no swept key in their fingerprint, nor upstream's): parallel
+    workers share their output in the config's work folder instead of building one each."""
+    shared: list[str] = []
+    for stage in stages:
+        if all(d in shared for d in stage.deps) and not any(stage.reads(k) for k in keys):
+            shared.append(stage.name)
+    return shared
+
+
+def worker_argv(args, spec: dict) -> list[str]:
+    """This sweep's command line for one worker process, rebuilt from the parsed arguments."""
+    from pipeline.console import is_verbose
+
+    argv = [sys.executable, "-m", "pipeline", *(["--verbose"] if is_verbose() else []), "sweep", *args.config,
+            "--space", args.space, "--trials", str(args.trials), "--sampler", args.sampler,
+            "--metric", args.metric, "--worker", json.dumps(spec)]
+    optional = {"--direction": args.direction, "--timeout": args.timeout, "--stages": args.stages}
+    argv += [item for flag, value in optional.items() if value is not None for item in (flag, str(value))]
+    argv += [] if args.pruning else ["--no-pruning"]
+    return argv + [item for override in args.overrides for item in ("--set", override)]
+
+
+def _run_workers(args, study: str, storage: Path, parent_id: str, remaining: int, seed: int) -> int:
+    """Start min(K, remaining) workers, each with its share of the trials; relay their output;
+    pass SIGINT/SIGTERM on (a second one too). Returns how many workers failed."""
+    k = min(args.workers, remaining)
+    threads, cores = threads_per_worker(k)
+    print(f"{k} worker processes, each with {threads} TensorFlow intra-op thread(s) ({cores} cores here)",
+          flush=True)
+    procs, relays = [], []
+    try:
+        for i in range(k):
+            spec = {"index": i, "of": k, "trials": remaining // k + (i < remaining % k), "study": study,
+                    "storage": str(storage), "run_id": parent_id, "seed": seed + 100_000 * i}
+            # Its own process group: a terminal's Ctrl-C reaches only this process, which passes it on once.
+            proc = subprocess.Popen(worker_argv(args, spec), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, bufsize=1, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                    process_group=0)
+            procs.append(proc)
+            relays += [_relay(proc.stdout, sys.stdout, f"[w{i}] "), _relay(proc.stderr, sys.stderr, f"[w{i}] ")]
+        _wait(procs)
+    except KeyboardInterrupt as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)
+        _signal(procs, signum)
+        try:
+            _wait(procs)
+        except KeyboardInterrupt:
+            _signal(procs, signum)  # a second signal: the workers stop at once
+            _wait(procs)
+        raise
+    finally:
+        for relay in relays:
+            relay.join()
+    failed = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode != 0]
+    for i, code in failed:
+        print(f"error: worker {i} exited with code {code}", file=sys.stderr, flush=True)
+    return len(failed)
+
+
+def _wait(procs) -> None:
+    for proc in procs:
+        proc.wait()
+
+
+def _signal(procs, signum: int) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+
+def _relay(stream, out, prefix: str) -> threading.Thread:
+    def pump():
+        for line in stream:
+            out.write(prefix + line)
+            out.flush()
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return thread
+
+
+def _work(args, cfg, dims, task, guard, spec: dict) -> int:
+    """One worker: its share of the study's trials in its own work folder, sharing what no trial changes."""
+    threads, _ = threads_per_worker(spec["of"])
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)  # before any TensorFlow op
+    import optuna
+
+    from components.runtime.locks import LockHeld, WorkLock
+    from components.training import distribute
+    from pipeline import console
+
+    try:
+        strategy = distribute.make_strategy(cfg.train)
+    except (ValueError, RuntimeError) as err:
+        print(f"error: train.distribute: {err}", file=sys.stderr)
+        return 2
+    console.quiet_python_libraries()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    shared_root = Path(cfg.work_dir) / cfg.name
+    work_dir = shared_root / WORKERS_DIR / str(spec["index"])
+    try:
+        lock = WorkLock(work_dir / cfg.name).acquire(f"sweep worker {spec['index']} of {spec['study']}")
+    except LockHeld as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    study = optuna.load_study(study_name=spec["study"], storage=_storage(spec["storage"]),
+                              sampler=_sampler(args.sampler, dims, spec["seed"], parallel=True),
+                              pruner=_pruner(args.pruning))
+    shared = {name: shared_root for name in shared_stages(task.stages(), [d.key for d in dims])}
+    objective = _objective(args, cfg, dims, task, strategy, guard, study_id=spec["study"], parent_id=spec["run_id"],
+                           work_dir=str(work_dir), shared=shared)
+    parent = os.getppid()
+    with lock:  # an orphaned worker (its parent killed) finishes its trial and starts no other
+        study.optimize(objective, n_trials=spec["trials"], timeout=args.timeout, catch=(Exception,),
+                       gc_after_trial=True, callbacks=[lambda st, _: st.stop() if os.getppid() != parent else None])
     return 0
 
 
-def _sampler(kind: str, dims, seed: int):
-    """Seeded by the config's seed plus the finished trials, so a resumed random search draws new points."""
+def _storage(path):
+    """The study's sqlite storage, with a long busy timeout: parallel workers write to it at once."""
+    import optuna
+
+    return optuna.storages.RDBStorage(f"sqlite:///{Path(path).resolve()}",
+                                      engine_kwargs={"connect_args": {"timeout": 60}})
+
+
+def _sampler(kind: str, dims, seed: int, parallel: bool = False):
+    """Seeded by the config's seed plus the finished trials, so a resumed random search draws new
+    points (worker i adds 100000 * i). Parallel TPE assumes running trials score badly (constant liar)."""
     import optuna
 
     from components.tracking.sweep_space import grid
@@ -244,7 +403,7 @@ def _sampler(kind: str, dims, seed: int):
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "grid":
         return optuna.samplers.GridSampler(grid(dims), seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=parallel)
 
 
 def _pruner(enabled: bool):
@@ -291,13 +450,17 @@ def _sweep_run(cfg, study, name: str, args, direction: str) -> str:
     return run_id
 
 
-def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id: str):
+def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id: str,
+               work_dir: str | None = None, shared: dict | None = None):
+    """`work_dir`: where this process's trials put their stage outputs (a worker's own folder);
+    `shared`: stage name -> the work folder of outputs all workers share (see `run_stages`)."""
     import json as _json
 
     import keras
     import optuna
 
     from components.tracking.mlflow_tracker import Tracker
+    from components.tracking.run_state import Pruned
     from components.training.reporting import EpochMetricReporter
     from pipeline.config_files import load_configs
     from pipeline.interrupt import Interrupted
@@ -310,12 +473,13 @@ def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id:
         values = {d.key: d.suggest(trial) for d in dims}
         overrides = [*args.overrides, *(f"{k}={_json.dumps(v)}" for k, v in values.items())]
         trial_cfg = load_configs(args.config, overrides)
+        run_cfg = trial_cfg.model_copy(update={"work_dir": work_dir}) if work_dir else trial_cfg
         print(f"--- trial {trial.number}: " + ", ".join(f"{k}={_short(v)}" for k, v in values.items()), flush=True)
 
         def report(value: float, epoch: int) -> None:
             trial.report(value, epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned(f"epoch {epoch + 1}: {args.metric} {value:.4g}")
+                raise Pruned(epoch + 1, args.metric, value)
 
         tracker = Tracker(trial_cfg, code_fingerprint=code, under_run_id=parent_id,
                           tags={"sweep.id": study_id, "sweep.trial": str(trial.number)})
@@ -324,14 +488,14 @@ def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id:
             keras.backend.clear_session()
             with tracker.pipeline_run([s.name for s in stages]) as run:
                 trial.set_user_attr("run_id", run.info.run_id)
-                manifests = run_stages(trial_cfg, stages, tracker, selected=_stages(args), strategy=strategy,
-                                       interrupt=guard, code=code,
+                manifests = run_stages(run_cfg, stages, tracker, selected=_stages(args), strategy=strategy,
+                                       interrupt=guard, code=code, shared=shared,
                                        callbacks=[EpochMetricReporter(args.metric, report)])
-        except optuna.TrialPruned as pruned:
-            print(f"--- trial {trial.number} pruned at {pruned}", flush=True)
+        except Pruned as pruned:
+            print(f"--- trial {trial.number} {pruned}", flush=True)
             if tracker.parent_run_id:
                 _client(tracker.uri).set_tag(tracker.parent_run_id, "sweep.state", "PRUNED")
-            raise
+            raise optuna.TrialPruned(str(pruned)) from None
         except Interrupted:
             trial.set_user_attr("interrupted", True)
             raise

@@ -4,6 +4,8 @@ Two runs of one config share stage folders and training checkpoints; the second 
 resume from the first one's checkpoint, delete it mid-run, or die on an h5py file lock. The
 lock is held for the whole run and released by the kernel when the process ends in any way
 (kill -9 included), so a stale lock file never blocks anyone. The file names the holder.
+A stage output several processes share (a parallel sweep's `prepare`) is built under a lock
+of its own that the others wait for (`wait=True`), then find current and skip.
 """
 from __future__ import annotations
 
@@ -22,16 +24,17 @@ class LockHeld(RuntimeError):
 
 
 class WorkLock:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, name: str = LOCK_NAME):
         self.folder = Path(folder)
-        self.path = self.folder / LOCK_NAME
+        self.path = self.folder / name
         self._fd: int | None = None
 
-    def acquire(self, command: str = "") -> Self:
+    def acquire(self, command: str = "", wait: bool = False) -> Self:
+        """Take the lock; `wait`: block until the holder releases it instead of raising `LockHeld`."""
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
             os.close(fd)

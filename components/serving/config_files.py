@@ -29,20 +29,26 @@ def normalise_base_path(path: str) -> str:
     return os.path.abspath(os.path.expanduser(path))
 
 
-def load_model_config_file(path: str) -> tuple[ModelConfig, ...]:
-    """Parse TF Serving's ModelServerConfig text proto (``model_config_list``)."""
-    from tensorflow_serving.config import model_server_config_pb2
-
+def _parse_text_proto(path: str, flag: str, message, allow_unknown_field: bool = False):
+    """Fill `message` from TF Serving's text-proto file `path` (given as `--flag`): a file that
+    cannot be read or parsed is one `ConfigError` line naming the flag."""
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except OSError as exc:
-        raise ConfigError(f"cannot read --model_config_file {path}: {exc}") from exc
-    cfg = model_server_config_pb2.ModelServerConfig()
+        raise ConfigError(f"cannot read --{flag} {path}: {exc}") from exc
     try:
-        text_format.Parse(text, cfg)
+        text_format.Parse(text, message, allow_unknown_field=allow_unknown_field)
     except text_format.ParseError as exc:
-        raise ConfigError(f"invalid --model_config_file {path}: {exc}") from exc
+        raise ConfigError(f"invalid --{flag} {path}: {exc}") from exc
+    return message
+
+
+def load_model_config_file(path: str) -> tuple[ModelConfig, ...]:
+    """Parse TF Serving's ModelServerConfig text proto (``model_config_list``)."""
+    from tensorflow_serving.config import model_server_config_pb2
+
+    cfg = _parse_text_proto(path, "model_config_file", model_server_config_pb2.ModelServerConfig())
     if cfg.WhichOneof("config") == "custom_model_config":
         raise ConfigError("custom_model_config is not supported; use model_config_list")
     models = []
@@ -129,17 +135,9 @@ def _batching_parameters_class():
 
 
 def load_batching_parameters_file(path: str, base: BatchingConfig) -> BatchingConfig:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read --batching_parameters_file {path}: {exc}") from exc
-    params = _batching_parameters_class()()
-    try:
-        # Newer TF Serving releases add fields we do not implement; skip them rather than fail.
-        text_format.Parse(text, params, allow_unknown_field=True)
-    except text_format.ParseError as exc:
-        raise ConfigError(f"invalid --batching_parameters_file {path}: {exc}") from exc
+    # Newer TF Serving releases add fields we do not implement; skip them rather than fail.
+    params = _parse_text_proto(path, "batching_parameters_file", _batching_parameters_class()(),
+                               allow_unknown_field=True)
     if params.allowed_batch_sizes or params.pad_variable_length_inputs:
         log.warning("allowed_batch_sizes / pad_variable_length_inputs are ignored by this server")
     values = {}
@@ -174,16 +172,7 @@ def _monitoring_config_class():
 
 def load_monitoring_config_file(path: str) -> MonitoringConfig:
     """TF Serving's --monitoring_config_file: ``prometheus_config { enable: true path: "/metrics" }``."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read --monitoring_config_file {path}: {exc}") from exc
-    cfg = _monitoring_config_class()()
-    try:
-        text_format.Parse(text, cfg)
-    except text_format.ParseError as exc:
-        raise ConfigError(f"invalid --monitoring_config_file {path}: {exc}") from exc
+    cfg = _parse_text_proto(path, "monitoring_config_file", _monitoring_config_class()())
     prom = cfg.prometheus_config
     metrics_path = prom.path or DEFAULT_METRICS_PATH
     if prom.enable and (not metrics_path.startswith("/") or metrics_path.lower().startswith("/v1/")):

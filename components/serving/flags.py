@@ -38,6 +38,47 @@ _BATCHING = BatchingConfig()
 _LIMITS = Limits()
 
 
+# Flags whose value is one config field, in --help order: (flag, its default as config.py
+# declares it, help); the flag's type is the default's (int, float, or a gflags-style bool).
+_VALUE_FLAGS: tuple[tuple[str, int | float | bool, str], ...] = (
+    ("max_batch_size", _BATCHING.max_batch_size, "Largest merged batch, in rows."),
+    ("batch_timeout_micros", _BATCHING.batch_timeout_micros, "Longest wait for a batch to fill."),
+    ("num_batch_threads", _BATCHING.num_batch_threads, "Threads running merged batches."),
+    ("max_enqueued_batches", _BATCHING.max_enqueued_batches, "Queued batches per model/signature before 503."),
+    ("max_body_bytes", _LIMITS.max_body_bytes, "Largest REST body / gRPC message (bytes)."),
+    ("max_instances", _LIMITS.max_instances, "Most rows (instances) per request."),
+    ("max_input_chars", _LIMITS.max_input_chars, "Longest string element of an input."),
+    ("max_tokens", _LIMITS.max_tokens,
+     "Largest max_tokens per row for generate signatures (inputs named max_tokens); more is a 400."),
+    ("max_total_tokens", _LIMITS.max_total_tokens, "Largest sum of max_tokens over the rows of one request."),
+    ("max_tensor_elements", _LIMITS.max_tensor_elements,
+     "Most elements in one input tensor (checked from its shape before it is built)."),
+    ("max_concurrent_model_calls", _SERVER.max_concurrent_model_calls,
+     "Model calls running at once (REST and gRPC share them)."),
+    ("max_queued_model_calls", _SERVER.max_queued_model_calls,
+     "Model calls waiting for a free slot; beyond that a request gets 503 / RESOURCE_EXHAUSTED."),
+    ("grpc_max_concurrent_rpcs", _SERVER.grpc_max_concurrent_rpcs,
+     "gRPC calls in progress before new ones get RESOURCE_EXHAUSTED."),
+    ("rest_max_connections", _SERVER.rest_max_connections,
+     "Open REST connections; a new one beyond it closes the one that has waited longest without a "
+     "request in progress (a request that has arrived is never displaced); if all are busy: 503."),
+    ("http_read_timeout_seconds", _SERVER.http_read_timeout_seconds,
+     "Time to receive a request's headers (from their first byte), and then its body, before the "
+     "connection is closed."),
+    ("http_idle_timeout_seconds", _SERVER.http_idle_timeout_seconds,
+     "An idle keep-alive connection is closed after this long."),
+    ("shutdown_grace_seconds", _SERVER.shutdown_grace_seconds,
+     "On SIGTERM, in-flight requests get this long to finish before their model calls are cancelled."),
+    ("enable_model_warmup", _SERVER.enable_model_warmup,
+     "Replay assets.extra/tf_serving_warmup_requests before a version takes traffic."),
+    ("rest_api_num_threads", _SERVER.rest_api_num_threads, "Worker threads for REST requests."),
+    ("grpc_max_threads", _SERVER.grpc_max_threads, "Worker threads for gRPC requests."),
+    ("rest_api_timeout_in_ms", _SERVER.rest_api_timeout_in_ms, "REST predict timeout (0: none)."),
+    ("tensorflow_intra_op_parallelism", _SERVER.intra_op_parallelism, "TF intra-op threads (0: TF default)."),
+    ("tensorflow_inter_op_parallelism", _SERVER.inter_op_parallelism, "TF inter-op threads (0: TF default)."),
+)
+
+
 def _bool_flag(value: str) -> bool:
     # gflags accepts --flag, --flag=true/false/1/0; keep that so TF Serving command lines parse.
     lowered = value.strip().lower()
@@ -74,48 +115,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
       help="Merge concurrent predict requests into one model call.")
     a("--batching_parameters_file", default="",
       help="BatchingParameters text proto (TF Serving format); overrides the flat batching flags.")
-    a("--max_batch_size", type=int, default=_BATCHING.max_batch_size, help="Largest merged batch, in rows.")
-    a("--batch_timeout_micros", type=int, default=_BATCHING.batch_timeout_micros,
-      help="Longest wait for a batch to fill.")
-    a("--num_batch_threads", type=int, default=_BATCHING.num_batch_threads, help="Threads running merged batches.")
-    a("--max_enqueued_batches", type=int, default=_BATCHING.max_enqueued_batches,
-      help="Queued batches per model/signature before 503.")
-    a("--max_body_bytes", type=int, default=_LIMITS.max_body_bytes, help="Largest REST body / gRPC message (bytes).")
-    a("--max_instances", type=int, default=_LIMITS.max_instances, help="Most rows (instances) per request.")
-    a("--max_input_chars", type=int, default=_LIMITS.max_input_chars, help="Longest string element of an input.")
-    a("--max_tokens", type=int, default=_LIMITS.max_tokens,
-      help="Largest max_tokens per row for generate signatures (inputs named max_tokens); more is a 400.")
-    a("--max_total_tokens", type=int, default=_LIMITS.max_total_tokens,
-      help="Largest sum of max_tokens over the rows of one request.")
-    a("--max_tensor_elements", type=int, default=_LIMITS.max_tensor_elements,
-      help="Most elements in one input tensor (checked from its shape before it is built).")
-    a("--max_concurrent_model_calls", type=int, default=_SERVER.max_concurrent_model_calls,
-      help="Model calls running at once (REST and gRPC share them).")
-    a("--max_queued_model_calls", type=int, default=_SERVER.max_queued_model_calls,
-      help="Model calls waiting for a free slot; beyond that a request gets 503 / RESOURCE_EXHAUSTED.")
-    a("--grpc_max_concurrent_rpcs", type=int, default=_SERVER.grpc_max_concurrent_rpcs,
-      help="gRPC calls in progress before new ones get RESOURCE_EXHAUSTED.")
-    a("--rest_max_connections", type=int, default=_SERVER.rest_max_connections,
-      help="Open REST connections; a new one beyond it closes the one that has waited longest without a "
-           "request in progress (a request that has arrived is never displaced); if all are busy: 503.")
-    a("--http_read_timeout_seconds", type=float, default=_SERVER.http_read_timeout_seconds,
-      help="Time to receive a request's headers (from their first byte), and then its body, before the "
-           "connection is closed.")
-    a("--http_idle_timeout_seconds", type=float, default=_SERVER.http_idle_timeout_seconds,
-      help="An idle keep-alive connection is closed after this long.")
-    a("--shutdown_grace_seconds", type=float, default=_SERVER.shutdown_grace_seconds,
-      help="On SIGTERM, in-flight requests get this long to finish before their model calls are cancelled.")
-    a("--enable_model_warmup", type=_bool_flag, nargs="?", const=True, default=_SERVER.enable_model_warmup,
-      help="Replay assets.extra/tf_serving_warmup_requests before a version takes traffic.")
-    a("--rest_api_num_threads", type=int, default=_SERVER.rest_api_num_threads,
-      help="Worker threads for REST requests.")
-    a("--grpc_max_threads", type=int, default=_SERVER.grpc_max_threads, help="Worker threads for gRPC requests.")
-    a("--rest_api_timeout_in_ms", type=int, default=_SERVER.rest_api_timeout_in_ms,
-      help="REST predict timeout (0: none).")
-    a("--tensorflow_intra_op_parallelism", type=int, default=_SERVER.intra_op_parallelism,
-      help="TF intra-op threads (0: TF default).")
-    a("--tensorflow_inter_op_parallelism", type=int, default=_SERVER.inter_op_parallelism,
-      help="TF inter-op threads (0: TF default).")
+    for name, default, text in _VALUE_FLAGS:
+        if isinstance(default, bool):  # gflags style: --flag, --flag=true/false
+            a(f"--{name}", type=_bool_flag, nargs="?", const=True, default=default, help=text)
+        else:
+            a(f"--{name}", type=type(default), default=default, help=text)
     a("--log_level", default=_SERVER.log_level, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     a("--http_first_byte_timeout_seconds", type=float, default=_SERVER.http_first_byte_timeout_seconds,
       help="A new REST connection that sends nothing for this long is closed (at most "

@@ -129,10 +129,14 @@ class NoTracking(StageTracking):
 
 @contextlib.contextmanager
 def _killed_on_interrupt():
-    """End the active run as KILLED (not FAILED) when SIGINT/SIGTERM stopped the pipeline.
-    `mlflow.start_run`'s exit leaves a run it finds already ended alone."""
+    """End the active run as KILLED (not FAILED) when SIGINT/SIGTERM stopped the pipeline, or a
+    pruner did (tagged with why). `mlflow.start_run`'s exit leaves a run it finds already ended alone."""
     try:
         yield
+    except run_state.Pruned as pruned:
+        mlflow.set_tag(run_state.END_REASON_TAG, str(pruned))
+        mlflow.end_run("KILLED")
+        raise
     except KeyboardInterrupt:
         mlflow.end_run("KILLED")
         raise

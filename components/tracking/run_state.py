@@ -4,7 +4,8 @@ MLflow only ends a run when the process says so; after kill -9 (or OOM, a node l
 stays RUNNING forever. Each run is tagged with the host and pid that own it, so a later start
 on the same host can tell a live run from an orphan and mark the orphan FAILED. Also: the first
 runs on a new sqlite store race MLflow's schema migration (alembic), so store initialisation
-is serialised with a file lock beside the database.
+is serialised with a file lock beside the database. A run stopped on purpose (`Pruned`) is
+not a failure: it ends KILLED with its reason.
 """
 from __future__ import annotations
 
@@ -16,6 +17,20 @@ from pathlib import Path
 
 HOST_TAG, PID_TAG = "pipeline.host", "pipeline.pid"
 END_REASON_TAG = "pipeline.end_reason"
+
+
+class Pruned(Exception):
+    """Training stopped after `epoch` (1-based) because `metric` was `value` (a sweep's pruner).
+
+    The stage runner prints it instead of FAILED; the tracker ends the stage's and the pipeline's
+    runs KILLED (MLflow has no pruned status) with it as their `pipeline.end_reason`."""
+
+    def __init__(self, epoch: int, metric: str, value: float):
+        super().__init__(epoch, metric, value)
+        self.epoch, self.metric, self.value = epoch, metric, value
+
+    def __str__(self) -> str:
+        return f"pruned at epoch {self.epoch} ({self.metric} {self.value:.4g})"
 
 
 def process_tags() -> dict[str, str]:

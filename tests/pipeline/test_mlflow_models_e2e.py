@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import requests
 
 from components.tracking.registry import global_uris  # pyfunc/search use MLflow's global URIs
 from tests.support.mlflow_server import free_port
-from tests.support.subprocess_run import ROOT, run_cli
+from tests.support.subprocess_run import ROOT, run_cli, stop_process_group
 
 pytestmark = pytest.mark.slow
 TRANSLATOR = "tiny_translator_mlflow_model"  # names of their own: other tests register the config name
@@ -114,12 +113,7 @@ def mlflow_models_serve(model_uri: str, tracking_uri: str, log: Path):
                 time.sleep(0.5)
             yield url
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_process_group(proc, timeout=30)
 
 
 def test_mlflow_models_serve_answers_like_the_translate_command(translator, tmp_path):

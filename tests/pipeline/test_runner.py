@@ -152,6 +152,72 @@ def test_interrupted_stage_ends_runs_killed(tmp_path):
     assert not [p for p in (tmp_path / "work" / "runner_test").iterdir() if ".tmp-" in p.name]
 
 
+def test_pruned_stage_says_pruned_and_ends_runs_killed_with_the_reason(tmp_path, capsys):
+    """A sweep's pruner stopping training is not a failure: no FAILED line, MLflow says why."""
+    from components.tracking.run_state import END_REASON_TAG, Pruned
+
+    def prune(ctx):
+        raise Pruned(2, "val_loss", 6.1934)
+
+    cfg = _cfg(tmp_path)
+    with pytest.raises(Pruned):
+        _run(cfg, [Stage("train", prune)])
+    out, err = capsys.readouterr()
+    assert "[1/1] train     pruned at epoch 2 (val_loss 6.193) after" in out
+    assert "FAILED" not in out + err
+    client = mlflow.MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("runner_test").experiment_id])
+    assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]  # the stage run and the pipeline run
+    assert {r.data.tags.get(END_REASON_TAG) for r in runs} == {"pruned at epoch 2 (val_loss 6.193)"}
+    assert not (tmp_path / "work" / "runner_test" / "train").exists()  # nothing cached
+
+
+def test_shared_stage_is_built_once_under_its_lock(tmp_path, capsys):
+    """Two processes' runs (a parallel sweep's workers) with their own work folders share `prepare`:
+    one builds it in the shared folder while the other waits for the lock, then skips it."""
+    import threading
+    import time
+
+    from components.tracking.mlflow_tracker import NullTracker
+
+    calls = []
+
+    def slow_prepare(ctx):
+        calls.append("prepare")
+        time.sleep(0.5)
+        (ctx.out_dir / "vocab.txt").write_text("a b c")
+        return {}
+
+    def train(ctx):
+        calls.append("train")
+        assert (ctx.inputs["prepare"] / "vocab.txt").read_text() == "a b c"
+        return {}
+
+    stages = [Stage("prepare", slow_prepare, sections=("data",)),
+              Stage("train", train, deps=("prepare",), sections=("train",))]
+    shared_root = tmp_path / "work" / "runner_test"
+    errors = []
+
+    def worker(i):
+        cfg = _cfg(tmp_path).model_copy(update={"work_dir": str(tmp_path / f"w{i}")})
+        try:
+            run_stages(cfg, stages, NullTracker(), shared={"prepare": shared_root})
+        except Exception as err:  # noqa: BLE001  (reported below)
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    assert calls.count("prepare") == 1 and calls.count("train") == 2
+    out = capsys.readouterr().out
+    assert out.count("prepare   done") == 1 and out.count("prepare   skipped") == 1
+    assert (shared_root / "prepare" / MANIFEST).exists() and not (tmp_path / "w0" / "runner_test" / "prepare").exists()
+    assert all((tmp_path / f"w{i}" / "runner_test" / "train" / MANIFEST).exists() for i in range(2))
+
+
 @pytest.mark.parametrize("task", ["translate", "lm"])
 def test_task_stage_names_and_keys_match_the_stages(task):
     """`Task.stage_names` lets the CLI check --stages before TensorFlow loads; `Stage.keys` must exist."""

@@ -44,6 +44,16 @@ def test_bad_range_fails_before_any_trial(tmp_path):
     assert not (tmp_path / "work").exists()
 
 
+@pytest.mark.parametrize("workers", ["0", "-2"])
+def test_bad_workers_count_fails_in_one_line(tmp_path, workers):
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE)
+    proc = run_cli([*_sweep_args(tmp_path, 2, space), "--workers", workers])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == f"error: --workers must be at least 1, not {workers}\n"
+    assert not (tmp_path / "work").exists()
+
+
 @pytest.mark.slow
 def test_sweep_reuses_prepare_nests_trials_resumes_and_compares(tmp_path):
     space = tmp_path / "space.yaml"
@@ -86,3 +96,62 @@ def test_sweep_reuses_prepare_nests_trials_resumes_and_compares(tmp_path):
     assert re.search(r"sweep run ([0-9a-f]{32})", again.stdout).group(1) == sweep_run
     assert len(client.search_runs([experiment.experiment_id],
                                   filter_string=f"tags.`mlflow.parentRunId` = '{sweep_run}'")) == 6
+
+
+@pytest.mark.slow
+def test_parallel_workers_share_prepare_stop_on_ctrl_c_and_resume(tmp_path):
+    """--workers 2: Ctrl-C to the parent stops both workers (exit 130, every lock free), the same
+    command continues the study under the same sweep run; prepare is built once in all."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from components.runtime.locks import WorkLock
+    from tests.support.subprocess_run import ROOT
+
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE)
+    argv = [*_sweep_args(tmp_path, 3, space), "--workers", "2"]
+    parent = subprocess.Popen([sys.executable, "-m", "pipeline", *argv], cwd=ROOT, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = []
+    deadline = time.time() + 600
+    for line in parent.stdout:  # until both workers train (one built prepare, the other waited)
+        lines.append(line)
+        if sum("train     running" in x for x in lines) == 2 or time.time() > deadline:
+            break
+    parent.send_signal(signal.SIGINT)
+    first = "".join(lines) + parent.stdout.read()
+    assert parent.wait(120) == 130, first[-3000:]
+    assert "2 worker processes, each with 1 TensorFlow intra-op thread(s)" in first
+    assert "rerun the same command to continue it" in first
+    assert len(re.findall(r"^\[w[01]\] interrupted", first, re.M)) == 2, first[-3000:]
+    root = tmp_path / "work" / "test_translate_tiny"
+    for folder in (root, root / ".sweep-workers" / "0" / "test_translate_tiny",
+                   root / ".sweep-workers" / "1" / "test_translate_tiny"):
+        WorkLock(folder).acquire().release()  # no worker lives on holding its folder
+
+    again = run_cli(argv)
+    out = again.stdout
+    assert again.returncode == 0, out[-3000:] + again.stderr[-3000:]
+    done = int(re.search(r"(\d) trial\(s\) done, (\d) to run", out).group(1))
+    assert len(re.findall(r"^\[w\d\] --- trial \d+: val_loss", out, re.M)) == 3 - done
+    both = first + out
+    assert len(re.findall(r"\] prepare\s+done", both)) == 1, both  # built once, by one worker
+    assert len(re.findall(r"\] prepare\s+skipped", out)) == 3 - done
+    sweep_run = re.search(r"sweep run ([0-9a-f]{32})", out).group(1)
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("test_translate_tiny")
+    sweeps = client.search_runs([experiment.experiment_id], filter_string="tags.`pipeline.sweep` = 'true'")
+    assert [r.info.run_id for r in sweeps] == [sweep_run]  # the rerun reopened the interrupted run's sweep
+    trials = client.search_runs([experiment.experiment_id],
+                                filter_string=f"tags.`mlflow.parentRunId` = '{sweep_run}'")
+    finished = [r for r in trials if r.info.status == "FINISHED"]
+    assert len(finished) == 3 and all(METRIC in r.data.metrics for r in finished)
+    assert {r.info.status for r in trials} <= {"FINISHED", "KILLED"}  # the interrupted ones: KILLED
+    assert len(trials) == 3 + len(re.findall(r"INTERRUPTED", out))
+    assert client.get_run(sweep_run).info.status == "FINISHED"

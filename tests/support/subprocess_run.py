@@ -1,7 +1,9 @@
 """Run the product's CLI in a child process, as a user would."""
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,3 +24,14 @@ def run_isolated_python(code: str, cwd: Path, timeout: float = 300) -> subproces
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     return subprocess.run([sys.executable, "-I", "-c", code], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM a server started with `start_new_session=True` and everything it forked (uvicorn,
+    gunicorn workers); SIGKILL the group if it has not ended after `timeout` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -27,3 +27,21 @@ def test_lock_of_a_killed_process_is_free(tmp_path):
     assert proc.returncode == -9
     assert "pid" in (tmp_path / "w" / ".lock").read_text()  # the stale text stays ...
     WorkLock(tmp_path / "w").acquire().release()  # ... but the lock is free
+
+
+def test_wait_blocks_until_the_holder_releases(tmp_path):
+    """`wait=True` (a shared stage's lock): the second taker waits instead of failing."""
+    import threading
+    import time
+
+    first = WorkLock(tmp_path / "w", ".prepare.lock").acquire("worker 0")
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(WorkLock(tmp_path / "w", ".prepare.lock").acquire(wait=True)))
+    waiter.start()
+    time.sleep(0.3)
+    assert not got and waiter.is_alive()  # still waiting
+    WorkLock(tmp_path / "w").acquire().release()  # another name: another lock
+    first.release()
+    waiter.join(5)
+    assert got and not waiter.is_alive()
+    got[0].release()

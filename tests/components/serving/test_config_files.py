@@ -39,3 +39,19 @@ def test_batching_parameters_file(tmp_path):
     cfg = load_batching_parameters_file(str(path), BatchingConfig(enabled=True))
     assert (cfg.max_batch_size, cfg.batch_timeout_micros, cfg.num_batch_threads) == (8, 5000, 3)
     assert cfg.max_enqueued_batches == BatchingConfig().max_enqueued_batches
+
+
+@pytest.mark.parametrize("flag", ["model_config_file", "batching_parameters_file", "monitoring_config_file"])
+def test_unreadable_or_unparsable_file_is_one_error_naming_the_flag(tmp_path, flag):
+    from components.serving import config_files
+
+    load = {"model_config_file": load_model_config_file,
+            "batching_parameters_file": lambda p: load_batching_parameters_file(p, BatchingConfig()),
+            "monitoring_config_file": config_files.load_monitoring_config_file}[flag]
+    missing = tmp_path / "missing.config"
+    with pytest.raises(ConfigError, match=f"^cannot read --{flag} {missing}: "):
+        load(str(missing))
+    broken = tmp_path / "broken.config"
+    broken.write_text("this is { not a text proto")
+    with pytest.raises(ConfigError, match=f"^invalid --{flag} {broken}: "):
+        load(str(broken))
