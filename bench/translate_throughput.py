@@ -30,13 +30,13 @@ def main() -> None:
     import tensorflow as tf
 
     from components.data import corpus
-    from components.data.translation_dataset import batches_for_config
-    from components.export.translator_export import export_translator
-    from components.models.translator import build_translator
     from components.text.vocab import fit_vocabulary
     from components.training import fit
     from components.training.losses import masked_cross_entropy
     from pipeline.config import load_config
+    from pipeline.tasks.translate.data import batches_for_config
+    from pipeline.tasks.translate.export import export_translator
+    from pipeline.tasks.translate.model import build_translator
 
     cfg = load_config(args.config)
     tmp = Path(tempfile.mkdtemp(prefix="bench-translate-"))
@@ -47,7 +47,7 @@ def main() -> None:
     ds = batches_for_config(cfg, splits["train"], src, tgt, batch_size=cfg.train.batch_size, shuffle=True)
     tokens = fit.count_tokens(ds)
     model = build_translator(cfg.model, len(src), len(tgt))
-    model.compile(optimizer=fit.make_optimizer(cfg.train), loss=masked_cross_entropy())
+    model.compile(optimizer=fit.make_optimizer(cfg.train.optimizer_spec()), loss=masked_cross_entropy())
     model.fit(ds, epochs=1, verbose=0)  # warm-up: tracing
     start = time.perf_counter()
     model.fit(ds, epochs=args.epochs, verbose=0)

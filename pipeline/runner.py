@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from pipeline.config import flatten
+from components.tracking.params import flatten
 
 MANIFEST = "manifest.json"
 CODE_DIRS = ("components", "pipeline")
