@@ -23,7 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from components.training import fit  # noqa: E402
-from pipeline.config import LMModelConfig, LMTrainConfig  # noqa: E402
+from pipeline.tasks.lm.config import LMModelConfig, LMTrainConfig  # noqa: E402
 from pipeline.tasks.lm.model import build_language_model  # noqa: E402
 
 

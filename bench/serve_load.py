@@ -82,7 +82,7 @@ def build_random_lm(base: Path, units: int = 256, layers: int = 2) -> None:
     console.setup()  # before TensorFlow: no C++ start-up log lines
     import keras
 
-    from pipeline.config import LMModelConfig
+    from pipeline.tasks.lm.config import LMModelConfig
     from pipeline.tasks.lm.data import fit_lm_vocabulary
     from pipeline.tasks.lm.export import export_language_model
     from pipeline.tasks.lm.model import build_language_model

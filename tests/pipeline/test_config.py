@@ -93,7 +93,7 @@ def test_files_source_paths_per_split_and_tatoeba_keeps_its_default_pair():
     assert cfg.data.train.tsv == "~/pairs.tsv" and cfg.data.train.source_column == 2
     assert cfg.data.validation.source == "v.en" and cfg.data.test is None
     assert load_config(CONFIG, ["data.config=null", "data.corpus=multi30k"]).data.config is None
-    from pipeline.config import DataConfig
+    from pipeline.tasks.translate.config import DataConfig
     assert DataConfig().config == "urd-eng" and DataConfig(corpus="multi30k").config is None
 
 

@@ -26,7 +26,8 @@ def main(task: str, replicas: int, out: str, clipnorm: float | None) -> None:
     import keras
 
     from components.training import fit
-    from pipeline.config import LMModelConfig, LMTrainConfig, TrainConfig, TranslatorModelConfig
+    from pipeline.tasks.lm.config import LMModelConfig, LMTrainConfig
+    from pipeline.tasks.translate.config import TrainConfig, TranslatorModelConfig
 
     keras.utils.set_random_seed(1)
     if replicas > 1:

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from components.models.bf16_projection import Bf16BackwardDense, matmul_bf16_backward
-from pipeline.config import LMModelConfig
+from pipeline.tasks.lm.config import LMModelConfig
 from pipeline.tasks.lm.model import build_language_model, copy_weights, reset_lstm_states, zero_states
 
 VOCAB, BATCH, SEQ = 60, 4, 8

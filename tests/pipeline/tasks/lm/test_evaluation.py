@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline.config import LMModelConfig
+from pipeline.tasks.lm.config import LMModelConfig
 from pipeline.tasks.lm.evaluation import keras_hub_generate, make_sampler, metrics_from_ce, stream_metrics
 from pipeline.tasks.lm.model import build_language_model
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 from components.export.servable import graph_op_types
 from components.models.cudnn import lstm_layers
 from components.text.vocab import TextEncoder
-from pipeline.config import LMModelConfig
+from pipeline.tasks.lm.config import LMModelConfig
 from pipeline.tasks.lm.data import fit_lm_vocabulary, terminator_id, text_ids
 from pipeline.tasks.lm.evaluation import keras_hub_generate, make_sampler
 from pipeline.tasks.lm.export import LMServing, export_language_model

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from components.inference.errors import InferenceError
 from components.inference.model_source import load_export
-from pipeline.config import LMModelConfig
+from pipeline.tasks.lm.config import LMModelConfig
 from pipeline.tasks.lm.data import fit_lm_vocabulary
 from pipeline.tasks.lm.export import export_language_model
 from pipeline.tasks.lm.inference import chunks, generate, score_lines

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from components.models.cudnn import cudnn_problems, lstm_layers
-from pipeline.config import LMModelConfig
+from pipeline.tasks.lm.config import LMModelConfig
 from pipeline.tasks.lm.model import build_language_model, copy_weights, reset_lstm_states, zero_states
 from pipeline.tasks.lm.tbptt import ResetStates
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline.config import LMModelConfig
+from pipeline.tasks.lm.config import LMModelConfig
 from pipeline.tasks.lm.model import build_language_model, copy_weights, reset_lstm_states, zero_states
 from pipeline.tasks.lm.sampled_softmax import LossPerplexity, per_token_loss, with_targets
 

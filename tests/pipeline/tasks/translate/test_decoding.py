@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from components.text.vocab import EOS_ID, PAD_ID
-from pipeline.config import TranslatorModelConfig
+from pipeline.tasks.translate.config import TranslatorModelConfig
 from pipeline.tasks.translate.decoding import beam_search_decode, greedy_decode, length_penalty
 from pipeline.tasks.translate.model import build_translator, translator_parts
 

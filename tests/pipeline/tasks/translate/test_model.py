@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from components.models.cudnn import assert_cudnn_eligible, cudnn_problems, lstm_layers
 from components.text.vocab import EOS_ID, START_ID
-from pipeline.config import TranslatorModelConfig
+from pipeline.tasks.translate.config import TranslatorModelConfig
 from pipeline.tasks.translate.decoding import greedy_decode
 from pipeline.tasks.translate.model import build_translator, translator_parts
 
