@@ -34,13 +34,14 @@ def main() -> None:
     from components.training import fit
     from components.training.losses import masked_cross_entropy
     from pipeline.config import load_config
-    from pipeline.tasks.translate.data import batches_for_config
+    from pipeline.tasks.translate.data import batches_for_config, data_source
+    from pipeline.tasks.translate.data import splits as translation_splits
     from pipeline.tasks.translate.export import export_translator
     from pipeline.tasks.translate.model import build_translator
 
     cfg = load_config(args.config)
     tmp = Path(tempfile.mkdtemp(prefix="bench-translate-"))
-    splits = corpus.translation_splits(cfg.data, tmp)
+    splits = translation_splits(data_source(cfg.data), cfg.data, tmp)
     texts = {lang: corpus.texts(splits["train"], lang) for lang in (cfg.data.source_lang, cfg.data.target_lang)}
     src = fit_vocabulary(texts[cfg.data.source_lang], cfg.text.tokenizer, cfg.text.lowercase, cfg.text.max_vocab_size)
     tgt = fit_vocabulary(texts[cfg.data.target_lang], cfg.text.tokenizer, cfg.text.lowercase, cfg.text.max_vocab_size)

@@ -42,8 +42,8 @@ def add_parsers(sub, common) -> None:
 
 
 def cmd_score(args) -> int:
-    from components.inference.lm_score import score_lines
     from components.inference.textfiles import iter_lines, read_lines
+    from pipeline.tasks.lm.inference import score_lines
 
     lines = read_lines(args.input) if args.input else list(iter_lines(sys.stdin.buffer, "<stdin>"))
     export = _load(args, "lm")
@@ -60,7 +60,7 @@ def cmd_score(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from components.inference.lm_score import generate
+    from pipeline.tasks.lm.inference import generate
 
     export = _load(args, "lm")
     prompts = [p.replace("\\n", "\n") for p in args.prompts]
