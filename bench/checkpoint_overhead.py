@@ -37,18 +37,18 @@ def main() -> None:
 
     cfg = load_config(args.config)
     if cfg.task == "lm":
-        from components.models.language_model import build_language_model
+        from pipeline.tasks.lm.model import build_language_model
 
         model = build_language_model(cfg.model, args.vocab, stateful=True, batch_size=2)  # the training build
         x = np.ones((2, 8), "int32")
         y = x
     else:
-        from components.models.translator import build_translator
+        from pipeline.tasks.translate.model import build_translator
 
         model = build_translator(cfg.model, args.vocab, args.vocab)
         x = {"source": np.ones((2, 8), "int32"), "target_in": np.ones((2, 8), "int32")}
         y = np.ones((2, 8), "int32")
-    model.compile(optimizer=fit.make_optimizer(cfg.train),
+    model.compile(optimizer=fit.make_optimizer(cfg.train.optimizer_spec()),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=1, verbose=0)  # builds the optimizer's slots: saved like a real epoch's
     with tempfile.TemporaryDirectory(prefix="bench-ckpt-") as tmp:

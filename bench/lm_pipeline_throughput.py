@@ -5,7 +5,7 @@
     python bench/lm_pipeline_throughput.py --config configs/lm_shakespeare_char.yaml
 
 Unlike `bench/lm_throughput.py` (random tokens through `train_on_batch`), this runs the
-pipeline's own `prepare` and `train` stage functions (`pipeline/stages/lm.py`) on the real
+pipeline's own `prepare` and `train` stage functions (`pipeline/tasks/lm/stages.py`) on the real
 Tiny Shakespeare data: the same tf.data windows, stateful model, compile arguments,
 callbacks (stream validation, backups, a real MLflow run in a temporary sqlite store) and
 `model.fit`. Training is bounded to `--steps` windows per epoch for 2 epochs; the line
@@ -59,7 +59,7 @@ def _stage_ctx(cfg, name, out_dir, inputs, tracking, fingerprint):
 def _prepare(cfg, root: Path) -> Path:
     """The real prepare stage, cached under `root` between bench runs."""
     from components.tracking.mlflow_tracker import NoTracking
-    from pipeline.stages import lm
+    from pipeline.tasks.lm import stages as lm
 
     out = root / "prepare"
     if not (out / "vocab.json").is_file():
@@ -82,18 +82,18 @@ def _synchronous_callbacks(make_callbacks):
 def run_variant(args, variant: str, prepare_dir: Path, root: Path) -> dict:
     from components.tracking.mlflow_tracker import Tracker
     from pipeline.config import load_config
-    from pipeline.stages import lm
+    from pipeline.tasks.lm import stages as lm
 
     overrides = ["train.epochs=2", f"train.steps_per_epoch={args.steps}", f"work_dir={root / variant}",
                  *VARIANTS[variant], *args.overrides]
     cfg = load_config(args.config, overrides)
-    tracker = Tracker(cfg, tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    tracker = Tracker(cfg.run_spec(), tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     original = lm.lm_callbacks
     if variant == "before":
         lm.lm_callbacks = _synchronous_callbacks(original)
     import keras
 
-    from components.models import language_model
+    from pipeline.tasks.lm import model as language_model
 
     fast_lstm = language_model.FastLSTM
     if variant == "keras_lstm":

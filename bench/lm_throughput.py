@@ -22,9 +22,9 @@ console.setup(verbose="--verbose" in sys.argv)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from components.models.language_model import build_language_model  # noqa: E402
 from components.training import fit  # noqa: E402
-from pipeline.config import LMModelConfig, LMTrainConfig  # noqa: E402
+from pipeline.tasks.lm.config import LMModelConfig, LMTrainConfig  # noqa: E402
+from pipeline.tasks.lm.model import build_language_model  # noqa: E402
 
 
 def run(args, jit: bool) -> float:
@@ -34,7 +34,7 @@ def run(args, jit: bool) -> float:
     tcfg = LMTrainConfig(batch_size=args.batch, seq_len=args.seq_len, optimizer=args.optimizer,
                          learning_rate=args.lr, jit_compile=jit)
     model = build_language_model(mcfg, args.vocab, stateful=True, batch_size=args.batch)
-    model.compile(optimizer=fit.make_optimizer(tcfg),
+    model.compile(optimizer=fit.make_optimizer(tcfg.optimizer_spec()),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=jit)
     rng = np.random.default_rng(0)
     data = rng.integers(4, args.vocab, size=(args.steps + args.warmup, args.batch, args.seq_len + 1)).astype("int32")

@@ -33,10 +33,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from components.models import language_model  # noqa: E402
 from components.models.fast_lstm import FastLSTM  # noqa: E402
 from components.training import fit  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
+from pipeline.tasks.lm import model as language_model  # noqa: E402
 
 B, T, E, U, V = 20, 35, 200, 200, 24033
 
@@ -113,7 +113,7 @@ def lstm_fn(cls):
 
 
 def optimizer_fn(model, cfg):
-    opt = fit.make_optimizer(cfg.train)
+    opt = fit.make_optimizer(cfg.train.optimizer_spec())
     grads = [tf.random.normal(w.shape) * 1e-3 for w in model.trainable_weights]
     opt.build(model.trainable_weights)
     f = tf.function(lambda: opt.apply_gradients(zip(grads, model.trainable_weights)))
@@ -133,7 +133,7 @@ def train_step_fn(variant, cfg):
         import keras_hub
 
         metrics = [keras_hub.metrics.Perplexity(from_logits=True, name="perplexity")]
-    model.compile(optimizer=fit.make_optimizer(cfg.train), metrics=metrics,
+    model.compile(optimizer=fit.make_optimizer(cfg.train.optimizer_spec()), metrics=metrics,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     rng = np.random.default_rng(0)
     x = rng.integers(4, V, size=(B, T)).astype("int32")

@@ -82,10 +82,10 @@ def build_random_lm(base: Path, units: int = 256, layers: int = 2) -> None:
     console.setup()  # before TensorFlow: no C++ start-up log lines
     import keras
 
-    from components.data.lm_dataset import fit_lm_vocabulary
-    from components.export.lm_export import export_language_model
-    from components.models.language_model import build_language_model
-    from pipeline.config import LMModelConfig
+    from pipeline.tasks.lm.config import LMModelConfig
+    from pipeline.tasks.lm.data import fit_lm_vocabulary
+    from pipeline.tasks.lm.export import export_language_model
+    from pipeline.tasks.lm.model import build_language_model
 
     lines = ["First Citizen:", "Before we proceed any further, hear me speak.", "All:", "Speak, speak.",
              "ROMEO:", "But, soft! what light through yonder window breaks?"]

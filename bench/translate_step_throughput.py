@@ -67,9 +67,9 @@ def batches(n: int, batch: int, vocab: int, seed: int = 0):
 def run_variant(variant: str, cfg, data, steps: int) -> float:
     import keras
 
-    from components.models import translator
     from components.training import fit
     from components.training.losses import masked_cross_entropy
+    from pipeline.tasks.translate import model as translator
 
     fast_lstm = translator.FastLSTM
     if variant == "before":
@@ -81,7 +81,7 @@ def run_variant(variant: str, cfg, data, steps: int) -> float:
         translator.FastLSTM = fast_lstm
     ls = cfg.train.label_smoothing
     loss = masked_cross_entropy(ls) if variant == "after" else old_masked_cross_entropy(ls)
-    model.compile(optimizer=fit.make_optimizer(cfg.train, 10_000), loss=loss)
+    model.compile(optimizer=fit.make_optimizer(cfg.train.optimizer_spec(), 10_000), loss=loss)
     for x, y in data:  # trace every shape once
         model.train_on_batch(x, y)
     tokens, start = 0, time.perf_counter()

@@ -30,24 +30,25 @@ def main() -> None:
     import tensorflow as tf
 
     from components.data import corpus
-    from components.data.translation_dataset import batches_for_config
-    from components.export.translator_export import export_translator
-    from components.models.translator import build_translator
     from components.text.vocab import fit_vocabulary
     from components.training import fit
     from components.training.losses import masked_cross_entropy
     from pipeline.config import load_config
+    from pipeline.tasks.translate.data import batches_for_config, data_source
+    from pipeline.tasks.translate.data import splits as translation_splits
+    from pipeline.tasks.translate.export import export_translator
+    from pipeline.tasks.translate.model import build_translator
 
     cfg = load_config(args.config)
     tmp = Path(tempfile.mkdtemp(prefix="bench-translate-"))
-    splits = corpus.translation_splits(cfg.data, tmp)
+    splits = translation_splits(data_source(cfg.data), cfg.data, tmp)
     texts = {lang: corpus.texts(splits["train"], lang) for lang in (cfg.data.source_lang, cfg.data.target_lang)}
     src = fit_vocabulary(texts[cfg.data.source_lang], cfg.text.tokenizer, cfg.text.lowercase, cfg.text.max_vocab_size)
     tgt = fit_vocabulary(texts[cfg.data.target_lang], cfg.text.tokenizer, cfg.text.lowercase, cfg.text.max_vocab_size)
     ds = batches_for_config(cfg, splits["train"], src, tgt, batch_size=cfg.train.batch_size, shuffle=True)
     tokens = fit.count_tokens(ds)
     model = build_translator(cfg.model, len(src), len(tgt))
-    model.compile(optimizer=fit.make_optimizer(cfg.train), loss=masked_cross_entropy())
+    model.compile(optimizer=fit.make_optimizer(cfg.train.optimizer_spec()), loss=masked_cross_entropy())
     model.fit(ds, epochs=1, verbose=0)  # warm-up: tracing
     start = time.perf_counter()
     model.fit(ds, epochs=args.epochs, verbose=0)

@@ -201,7 +201,7 @@ def _run(args, guard) -> int:
 
     try:
         # Before any other TensorFlow op: logical devices and collective ops are start-up settings.
-        strategy = distribute.make_strategy(cfg.train)
+        strategy = distribute.make_strategy(cfg.train.strategy_spec())
     except (ValueError, RuntimeError) as err:
         print(f"error: train.distribute: {err}", file=sys.stderr)
         return 2
@@ -246,10 +246,8 @@ def _run(args, guard) -> int:
     remove_dead_temps(root, log=lambda m: print(m, flush=True))
     if hasattr(cfg, "export"):
         remove_dead_temps(Path(cfg.export.export_dir) / cfg.model_name, log=lambda m: print(m, flush=True))
-    from components.data import corpus
-
     try:  # data problems fail here, before an MLflow run exists
-        print(corpus.preflight(cfg.data), flush=True)
+        print(task.data_source(cfg).preflight(), flush=True)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -260,7 +258,7 @@ def _run(args, guard) -> int:
         print("every stage is unchanged: no new MLflow run"
               + (f"; the current one is {current}" if current else ""), flush=True)
     elif chief:
-        tracker = Tracker(cfg, code_fingerprint=code_fingerprint())
+        tracker = Tracker(cfg.run_spec(), code_fingerprint=code_fingerprint())
     else:
         tracker = NullTracker()
     try:

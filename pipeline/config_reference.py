@@ -7,7 +7,7 @@ source: change a default or a description in `pipeline/config.py` and regenerate
     python -m pipeline.config_reference --write        # or: ... > docs/configuration.md
 
 `tests/pipeline/test_config_reference.py` fails while the committed page differs from what this
-prints. Tasks come from the task registry (`pipeline/tasks.py`), so a new task's keys appear
+prints. Tasks come from the task registry (`pipeline/tasks/__init__.py`), so a new task's keys appear
 without editing this module.
 """
 from __future__ import annotations

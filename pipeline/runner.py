@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 from components.runtime.locks import WorkLock
+from components.tracking.params import flatten
 from components.tracking.run_state import Pruned
-from pipeline.config import flatten
 
 MANIFEST = "manifest.json"
 CODE_DIRS = ("components", "pipeline")

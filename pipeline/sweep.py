@@ -195,21 +195,20 @@ def _sweep(args, cfg, dims, guard) -> int:
         return 1
     import optuna
 
-    from components.data import corpus
     from components.data.errors import DataError
     from components.training import distribute
     from pipeline import console
 
     parallel = args.workers > 1  # then this process starts no TensorFlow: the workers train
     try:
-        strategy = None if parallel else distribute.make_strategy(cfg.train)
+        strategy = None if parallel else distribute.make_strategy(cfg.train.strategy_spec())
     except (ValueError, RuntimeError) as err:
         print(f"error: train.distribute: {err}", file=sys.stderr)
         return 2
     console.quiet_python_libraries()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures: one line each, from the objective
     try:
-        print(corpus.preflight(cfg.data), flush=True)
+        print(task.data_source(cfg).preflight(), flush=True)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -357,7 +356,7 @@ def _work(args, cfg, dims, task, guard, spec: dict) -> int:
     from pipeline import console
 
     try:
-        strategy = distribute.make_strategy(cfg.train)
+        strategy = distribute.make_strategy(cfg.train.strategy_spec())
     except (ValueError, RuntimeError) as err:
         print(f"error: train.distribute: {err}", file=sys.stderr)
         return 2
@@ -428,7 +427,7 @@ def _sweep_run(cfg, study, name: str, args, direction: str) -> str:
     from components.tracking import run_state
     from components.tracking.mlflow_tracker import Tracker
 
-    experiment_id = Tracker(cfg).open_store(log=lambda m: print(m, flush=True))
+    experiment_id = Tracker(cfg.run_spec()).open_store(log=lambda m: print(m, flush=True))
     client = mlflow.MlflowClient()
     run_id = study.user_attrs.get("mlflow_run_id")
     if run_id:
@@ -481,7 +480,7 @@ def _objective(args, cfg, dims, task, strategy, guard, study_id: str, parent_id:
             if trial.should_prune():
                 raise Pruned(epoch + 1, args.metric, value)
 
-        tracker = Tracker(trial_cfg, code_fingerprint=code, under_run_id=parent_id,
+        tracker = Tracker(trial_cfg.run_spec(), code_fingerprint=code, under_run_id=parent_id,
                           tags={"sweep.id": study_id, "sweep.trial": str(trial.number)})
         start = time.time()
         try:

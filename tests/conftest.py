@@ -56,3 +56,32 @@ def tiny_lm(tmp_path_factory):
     proc = run_cli(args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return root, args, uri, proc.stdout
+
+
+@pytest.fixture(scope="session")
+def random_lm_base(tmp_path_factory) -> Path:
+    """Base path holding version 1 of a small random LM export (generate, score, warm-up file);
+    used by the serving tests, which do not import the tasks themselves."""
+    from tests.support.random_exports import export_random_lm
+
+    base = tmp_path_factory.mktemp("lm_models") / "lm"
+    export_random_lm(base)
+    return base
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The real corpora: $PIPELINE_DATA_DIR, else <repo>/../shared/data.
+
+    Fails (never skips) when absent: a silently skipped data suite would hide
+    a broken setup.
+    """
+    env = os.environ.get("PIPELINE_DATA_DIR")
+    path = Path(env) if env else ROOT / ".." / "shared" / "data"
+    path = path.resolve()
+    if not path.is_dir():
+        pytest.fail(
+            f"data folder {path} not found: set PIPELINE_DATA_DIR to the folder "
+            "holding tatoeba/, multi30k/ and tinyshakespeare/"
+        )
+    return path

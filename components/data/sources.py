@@ -1,8 +1,9 @@
-"""A config's `data` section as one "source" object: its fingerprint, its splits, its name.
+"""Where a task's data comes from, as one "source" object: its fingerprint, its splits, its name.
 
 Three kinds behind one interface, so `corpus` (what the stages call) never branches on
 where data comes from: the built-in corpora (`loading.BUILDERS`), the user's own files
-(our generic `ParallelFiles` / `TextFiles` tfds builders) and TFDS catalog datasets.
+(our generic `ParallelFiles` / `TextFiles` tfds builders) and TFDS catalog datasets. Each
+task's data adapter (`pipeline/tasks/<task>/data.py`) makes one from its `data` section.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from components.data import catalog, loading, parallel_files, text_files, user_files
+from components.data import catalog, loading, user_files
 from components.data.paths import locate_data_dir, resolve_data_dir
 from components.data.splits import SPLITS
 
@@ -122,43 +123,6 @@ class Catalog:
         return os.fspath(self.builder().data_dir)
 
 
-def translation_source(cfg):
-    """The source behind a translator `data` section (`pipeline.config.DataConfig`)."""
-    if cfg.corpus == "files":
-        specs = []
-        for split in SPLITS:
-            spec = getattr(cfg, split)
-            if spec is None:
-                continue
-            if spec.tsv:
-                specs.append(parallel_files.SplitFiles(split, tsv=user_path(spec.tsv),
-                                                       source_column=spec.source_column,
-                                                       target_column=spec.target_column))
-            else:
-                specs.append(parallel_files.SplitFiles(split, source=user_path(spec.source),
-                                                       target=user_path(spec.target)))
-        config = parallel_files.make_config(specs, cfg.source_lang, cfg.target_lang)
-        names = "+".join(p.name for p in specs[0].paths)
-        return LocalFiles(parallel_files.ParallelFiles, config, {s.split: s.paths for s in specs}, f"files:{names}")
-    if cfg.corpus == "tfds":
-        return Catalog(cfg.name, catalog.default_data_dir(cfg.tfds_data_dir), _split_map(cfg),
-                       [cfg.source_lang, cfg.target_lang], "data.source_lang/target_lang")
-    return Builtin(cfg.corpus, cfg.config, cfg.data_dir)
-
-
-def lm_source(cfg):
-    """The source behind a language-model `data` section (`pipeline.config.LMDataConfig`)."""
-    if cfg.corpus == "files":
-        files = {s: user_path(getattr(cfg, s)) for s in SPLITS if getattr(cfg, s)}
-        config = text_files.make_config(files)
-        return LocalFiles(text_files.TextFiles, config, {s: [p] for s, p in files.items()},
-                          f"files:{files['train'].name}")
-    if cfg.corpus == "tfds":
-        return Catalog(cfg.name, catalog.default_data_dir(cfg.tfds_data_dir), _split_map(cfg),
-                       [cfg.text_feature], "data.text_feature", text_lines=True)
-    return Builtin(cfg.corpus, cfg.config, cfg.data_dir)
-
-
-def _split_map(cfg) -> dict[str, str]:
-    splits = cfg.splits
+def split_map(splits) -> dict[str, str]:
+    """Our split -> the TFDS split; `splits`: an object with train/validation/test names, or None."""
     return {s: getattr(splits, s) if splits else s for s in SPLITS}

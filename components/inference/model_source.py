@@ -78,6 +78,10 @@ class Export:
 
     @property
     def task(self) -> str:
+        """The task the export stage recorded in pipeline.json; from the signatures for exports without it."""
+        recorded = self.metadata.get("task")
+        if isinstance(recorded, str) and recorded:
+            return recorded
         names = set(self.signatures)
         if {"translate", "translate_greedy"} <= names:
             return "translate"

@@ -68,3 +68,10 @@ def atomic_text_output(path: str | os.PathLike | None) -> Iterator[TextIO]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def progress(total: int, enabled: bool):
+    """A progress bar on stderr (tqdm, a dependency of tensorflow-datasets); off when not a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="line", file=sys.stderr, disable=None if enabled else True, leave=False)

@@ -1,4 +1,7 @@
-"""Loading a trained `.keras` model file (both tasks' custom layers registered first)."""
+"""Loading a trained `.keras` model file.
+
+The task's model module must be imported first: importing it registers its custom layers
+(each task's stages import their own `model.py`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +12,4 @@ MODEL_FILE = "model.keras"
 
 
 def load_trained(train_dir: Path) -> keras.Model:
-    import components.models.language_model  # noqa: F401  (registers OutputBias)
-    import components.models.translator  # noqa: F401
-
     return keras.saving.load_model(Path(train_dir) / MODEL_FILE, compile=False)

@@ -20,7 +20,7 @@ from pathlib import Path
 import mlflow
 
 from components.tracking import run_state
-from components.tracking.params import flatten
+from components.tracking.run_spec import RunSpec
 from components.tracking.uri import DEFAULT_TRACKING_URI, resolve_tracking_uri  # noqa: F401 (re-export)
 
 MAX_PARAM_CHARS = 6000
@@ -143,14 +143,14 @@ def _killed_on_interrupt():
 
 
 class Tracker:
-    def __init__(self, cfg, tracking_uri: str | None = None, code_fingerprint: str | None = None,
+    def __init__(self, run: RunSpec, tracking_uri: str | None = None, code_fingerprint: str | None = None,
                  under_run_id: str | None = None, tags: dict | None = None):
         """`under_run_id`: nest the pipeline run under this run (a sweep's parent run); `tags`: extra
         tags on the pipeline run (a sweep's id and trial number)."""
-        self.cfg = cfg
+        self.run = run
         self.under_run_id = under_run_id
         self.extra_tags = dict(tags or {})
-        self.uri = resolve_tracking_uri(tracking_uri or cfg.mlflow.tracking_uri)
+        self.uri = resolve_tracking_uri(tracking_uri or run.tracking_uri)
         self.parent_run_id: str | None = None
         self.stage_seconds: dict[str, float] = {}
         self.code_fingerprint = code_fingerprint
@@ -160,21 +160,21 @@ class Tracker:
         Returns the experiment id."""
         mlflow.set_tracking_uri(self.uri)
         with run_state.store_init_lock(self.uri):
-            experiment = mlflow.set_experiment(self.cfg.experiment)
+            experiment = mlflow.set_experiment(self.run.experiment)
         run_state.mark_stale_runs(mlflow.MlflowClient(), experiment.experiment_id, log=log)
         return experiment.experiment_id
 
     @contextlib.contextmanager
     def pipeline_run(self, stages: list[str]):
         self.open_store()
-        run_name = f"{self.cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_name = f"{self.run.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         with mlflow.start_run(run_name=run_name, tags={**run_state.process_tags(), **self.extra_tags},
                               parent_run_id=self.under_run_id) as run:
             self.parent_run_id = run.info.run_id
-            params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in flatten(self.cfg).items()}
+            params = {k: str(v)[:MAX_PARAM_CHARS] for k, v in self.run.params.items()}
             mlflow.log_params(params)
-            tags = {"pipeline.name": self.cfg.name, "pipeline.task": self.cfg.task,
-                    "pipeline.stages": ",".join(stages), "pipeline.model_name": self.cfg.model_name}
+            tags = {"pipeline.name": self.run.name, "pipeline.task": self.run.task,
+                    "pipeline.stages": ",".join(stages), "pipeline.model_name": self.run.model_name}
             commit = git_commit()
             if commit:
                 tags["mlflow.source.git.commit"] = commit

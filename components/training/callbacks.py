@@ -1,4 +1,5 @@
-"""The Keras callback lists of each task's training, built from config.
+"""Task-neutral training callbacks and helpers; each task builds its callback list from them
+(`pipeline/tasks/<task>/training.py`).
 
 Order matters: callbacks share one logs dict, so whatever adds a metric (throughput,
 validation BLEU, stream validation) comes before what reads it (LR schedule, early
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import keras
 
-from components.training.fit import Throughput
 from components.training.resume import ResumableTraining
 
 TENSORBOARD_DIR = "tensorboard"  # under the train stage's output folder
@@ -22,32 +22,9 @@ def resumable_of(callbacks: list) -> ResumableTraining:
     return next(cb for cb in callbacks if isinstance(cb, ResumableTraining))
 
 
-def _resumable(backup_dir: Path, stateful: list, resume: dict | None) -> ResumableTraining:
+def resumable(backup_dir: Path, stateful: list, resume: dict | None) -> ResumableTraining:
     """`resume`: keyword arguments of `ResumableTraining` (fresh, on_resume, check_interrupt, log)."""
     return epoch_level(ResumableTraining(backup_dir, stateful=tuple(stateful), **(resume or {})))
-
-
-def translator_callbacks(train_cfg, *, tokens_per_epoch: int, batches_per_epoch: int, backup_dir: Path,
-                         tracking_callback: keras.callbacks.Callback, val_bleu=None,
-                         resume: dict | None = None) -> list:
-    """`val_bleu`: a `ValidationBleu` callback or None (only when early stopping or logging on it)."""
-    callbacks = [Throughput(tokens_per_epoch, batches_per_epoch)]
-    stateful = []
-    if val_bleu is not None:
-        callbacks.append(val_bleu)
-    if train_cfg.lr_schedule == "plateau":
-        stateful.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=train_cfg.plateau_factor, patience=train_cfg.plateau_patience,
-            verbose=1))
-    if train_cfg.early_stopping_patience:
-        monitor = train_cfg.early_stopping_metric
-        stateful.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, mode="max" if monitor == "val_bleu" else "min",
-            patience=train_cfg.early_stopping_patience, restore_best_weights=True))
-    # Backups are keyed by stage fingerprint: a killed run resumes, a changed config starts fresh.
-    # The checkpointer comes after the stateful callbacks: its on_train_begin restores their state.
-    callbacks += [*stateful, _resumable(backup_dir, stateful, resume), tracking_callback]
-    return callbacks
 
 
 def epoch_level(callback: keras.callbacks.Callback) -> keras.callbacks.Callback:
@@ -68,25 +45,6 @@ class PerplexityFromLoss(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and "loss" in logs and "perplexity" not in logs:
             logs["perplexity"] = math.exp(min(float(logs["loss"]), 700.0))
-
-
-def lm_callbacks(train_cfg, *, tokens_per_epoch: int, backup_dir: Path, validation,
-                 tracking_callback: keras.callbacks.Callback, resume: dict | None = None) -> list:
-    """`validation`: the `StreamValidation` callback (adds val_* and keeps the best weights)."""
-    from components.training.tbptt import ResetStates
-
-    # Throughput is measured before validation runs.
-    callbacks = [ResetStates(), Throughput(tokens_per_epoch), PerplexityFromLoss(), validation]
-    stateful = [validation]
-    if train_cfg.lr_decay_factor:
-        stateful.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=train_cfg.lr_decay_factor, patience=train_cfg.lr_decay_patience,
-            min_delta=0.0, mode="min", verbose=0))
-    if train_cfg.early_stopping_patience:
-        stateful.append(keras.callbacks.EarlyStopping(monitor="val_perplexity", mode="min",
-                                                      patience=train_cfg.early_stopping_patience))
-    callbacks += [*stateful[1:], _resumable(backup_dir, stateful, resume), epoch_level(tracking_callback)]
-    return callbacks
 
 
 def tensorboard_callback(log_dir: Path, profile_batches: list[int] | None = None) -> keras.callbacks.TensorBoard:

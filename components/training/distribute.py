@@ -13,6 +13,8 @@ import os
 
 import tensorflow as tf
 
+from components.training.spec import StrategySpec
+
 
 def configure_logical_cpus(n: int | None) -> None:
     """Split the first physical CPU into `n` logical devices (data-parallel testing without GPUs)."""
@@ -47,14 +49,14 @@ def is_chief() -> bool:
     return task.get("type") == "worker" and int(task.get("index", 0)) == 0 and "chief" not in cluster
 
 
-def make_strategy(train_cfg) -> tf.distribute.Strategy:
+def make_strategy(spec: StrategySpec) -> tf.distribute.Strategy:
     """`train.distribute`: default (one device), mirrored (this machine's devices, or
     `train.devices`), multi_worker (the cluster in TF_CONFIG), one_device (first GPU else CPU)."""
-    kind = train_cfg.distribute
-    configure_logical_cpus(getattr(train_cfg, "logical_cpus", None))
-    devices = list(getattr(train_cfg, "devices", None) or [])
+    kind = spec.distribute
+    configure_logical_cpus(spec.logical_cpus)
+    devices = list(spec.devices)
     if kind == "mirrored":
-        if not devices and getattr(train_cfg, "logical_cpus", None):
+        if not devices and spec.logical_cpus:
             devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices or None)
     if kind == "multi_worker":
@@ -119,8 +121,8 @@ def _patch_scalar_log_reduction() -> None:
     ("Invalid reduction dimension 0 for input with 0 dimensions"). Scalars are reduced with
     axis=None (a mean across all replicas of all workers) instead; everything else, and every
     other strategy, goes through Keras' own function unchanged."""
-    from keras.src.backend.tensorflow import trainer as tf_trainer
     from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
 
     original = tf_trainer.reduce_per_replica
     if getattr(original, "_pipeline_patched", False):

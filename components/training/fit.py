@@ -10,22 +10,21 @@ import keras
 import tensorflow as tf
 
 from components.training import schedules
+from components.training.spec import OptimizerSpec
 
 
-def make_optimizer(train_cfg, total_steps: int | None = None) -> keras.optimizers.Optimizer:
+def make_optimizer(spec: OptimizerSpec, total_steps: int | None = None) -> keras.optimizers.Optimizer:
     """Adam or SGD with global-norm clipping; lr constant or a warm-up schedule (schedules.py)."""
     total = total_steps or 1
-    warmup = schedules.warmup_steps(total, getattr(train_cfg, "warmup_steps", None),
-                                    getattr(train_cfg, "warmup_fraction", None))
-    lr = schedules.learning_rate(getattr(train_cfg, "lr_schedule", "constant"), train_cfg.learning_rate,
-                                 total, warmup)
+    warmup = schedules.warmup_steps(total, spec.warmup_steps, spec.warmup_fraction)
+    lr = schedules.learning_rate(spec.lr_schedule, spec.learning_rate, total, warmup)
     kwargs = {"learning_rate": lr}
-    if train_cfg.clipnorm:
-        kwargs["global_clipnorm"] = train_cfg.clipnorm
+    if spec.clipnorm:
+        kwargs["global_clipnorm"] = spec.clipnorm
     replicas = tf.distribute.get_strategy().num_replicas_in_sync  # the scope's strategy
-    if train_cfg.optimizer == "sgd":
-        return (ReplicaClippedSGD if replicas > 1 and train_cfg.clipnorm else keras.optimizers.SGD)(**kwargs)
-    return (ReplicaClippedAdam if replicas > 1 and train_cfg.clipnorm else keras.optimizers.Adam)(**kwargs)
+    if spec.optimizer == "sgd":
+        return (ReplicaClippedSGD if replicas > 1 and spec.clipnorm else keras.optimizers.SGD)(**kwargs)
+    return (ReplicaClippedAdam if replicas > 1 and spec.clipnorm else keras.optimizers.Adam)(**kwargs)
 
 
 class GlobalClipAcrossReplicas:

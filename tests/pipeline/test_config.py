@@ -1,6 +1,6 @@
 import pytest
 
-from pipeline.config import ConfigError, apply_override, flatten, load_config
+from pipeline.config import ConfigError, apply_override, flatten, load_config, parse_config
 
 CONFIG = "configs/translate_en_ur.yaml"
 
@@ -93,7 +93,7 @@ def test_files_source_paths_per_split_and_tatoeba_keeps_its_default_pair():
     assert cfg.data.train.tsv == "~/pairs.tsv" and cfg.data.train.source_column == 2
     assert cfg.data.validation.source == "v.en" and cfg.data.test is None
     assert load_config(CONFIG, ["data.config=null", "data.corpus=multi30k"]).data.config is None
-    from pipeline.config import DataConfig
+    from pipeline.tasks.translate.config import DataConfig
     assert DataConfig().config == "urd-eng" and DataConfig(corpus="multi30k").config is None
 
 
@@ -101,14 +101,16 @@ def test_files_source_paths_per_split_and_tatoeba_keeps_its_default_pair():
     ("corpus: files", "data.train is required when data.corpus is files"),
     ("corpus: files\n  train: {source: a.en}", "data.train.target is required"),
     ("corpus: files\n  train: {tsv: a.tsv, source: a.en}", "data.train: give either tsv or source + target"),
-    ("corpus: files\n  train: {tsv: a.tsv, source_column: 1}", "data.train.source_column and target_column must differ"),
+    ("corpus: files\n  train: {tsv: a.tsv, source_column: 1}",
+     "data.train.source_column and target_column must differ"),
     ("corpus: files\n  train: {source: a, target: b, target_column: 3}", "only apply with data.train.tsv"),
     ("corpus: files\n  config: fra-eng\n  train: {tsv: a}", "data.config is only for the built-in corpora"),
     ("corpus: files\n  data_dir: x\n  train: {tsv: a}", "data.data_dir is only for the built-in corpora"),
     ("corpus: tatoeba\n  train: {tsv: a}", "data.train is only for corpus: files"),
     ("corpus: tfds", "data.name is required when data.corpus is tfds"),
     ("corpus: multi30k\n  tfds_data_dir: x", "data.tfds_data_dir is only for corpus: tfds"),
-    ("corpus: tfds\n  name: x\n  splits: {dev: validation}", "data.splits.dev: unknown key; allowed keys here: test, train, validation"),
+    ("corpus: tfds\n  name: x\n  splits: {dev: validation}",
+     "data.splits.dev: unknown key; allowed keys here: test, train, validation"),
     ("corpus: files\n  train: {src: a}", "data.train.src: unknown key; allowed keys here: source, source_column"),
 ])
 def test_translator_source_mistakes_name_the_key(tmp_path, data, message):
@@ -123,3 +125,26 @@ def test_translator_source_mistakes_name_the_key(tmp_path, data, message):
 ])
 def test_lm_source_mistakes_name_the_key(tmp_path, data, message):
     assert message in _error(tmp_path, f"name: x\ntask: lm\ndata:\n  {data}\n")
+
+
+def test_jit_compile_with_a_multi_replica_strategy_is_rejected_at_load():
+    with pytest.raises(ConfigError, match="jit_compile.*mirrored"):
+        parse_config({"name": "x", "train": {"distribute": "mirrored", "jit_compile": True}})
+    with pytest.raises(ConfigError, match="multiple of the 3 replicas"):
+        parse_config({"name": "x", "task": "lm", "train": {"distribute": "mirrored", "logical_cpus": 3,
+                                                           "batch_size": 20}})
+
+
+def test_sections_resolve_to_the_typed_values_components_take():
+    from components.training.spec import OptimizerSpec, StrategySpec
+
+    tr = parse_config({"name": "t", "train": {"optimizer": "sgd", "learning_rate": 0.5, "clipnorm": None,
+                                              "lr_schedule": "warmup_rsqrt", "warmup_steps": 7,
+                                              "distribute": "mirrored", "devices": ["/cpu:0"]}})
+    assert tr.train.optimizer_spec() == OptimizerSpec("sgd", 0.5, None, "warmup_rsqrt", 7, None)
+    assert tr.train.strategy_spec() == StrategySpec("mirrored", ("/cpu:0",), None)
+    lm = parse_config({"name": "l", "task": "lm", "export": {"model_name": "m"}, "mlflow": {"experiment": "e"}})
+    assert lm.train.optimizer_spec() == OptimizerSpec("sgd", 20.0, 0.25)  # constant lr: no schedule keys
+    run = lm.run_spec()
+    assert (run.name, run.task, run.model_name, run.experiment) == ("l", "lm", "m", "e")
+    assert run.params["train.seq_len"] == 35 and run.tracking_uri is None

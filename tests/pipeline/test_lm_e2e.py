@@ -5,7 +5,8 @@ import re
 import mlflow
 import pytest
 
-from pipeline.config import ConfigError, LMConfig, load_config
+from pipeline.config import ConfigError, load_config
+from pipeline.tasks.lm.config import LMConfig
 from tests.support.subprocess_run import run_cli, run_isolated_python
 
 CONFIG = "configs/test_lm_tiny.yaml"

@@ -55,6 +55,7 @@ def cluster_run(tmp_path_factory):
 def test_workers_end_with_equal_weights(cluster_run):
     import keras
 
+    import pipeline.tasks.translate.model  # noqa: F401  (registers the translator's layers)
     from components.models.saved import load_trained
 
     tmp, _ = cluster_run

@@ -17,7 +17,8 @@ from tests.support.subprocess_run import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 
-FAST_TRANSLATE = ["--set", "train.epochs=1", "--set", "train.steps_per_epoch=3", "--set", "evaluate.max_test_examples=8",
+FAST_TRANSLATE = ["--set", "train.epochs=1", "--set", "train.steps_per_epoch=3",
+                  "--set", "evaluate.max_test_examples=8",
                   "--set", "evaluate.train_sample_size=8", "--set", "evaluate.examples=[the cat]"]
 
 
@@ -89,7 +90,8 @@ def test_translator_from_a_tsv_with_given_validation(tmp_path):
     spec = {"source_column": 1, "target_column": 0}
     cfg = config(tmp_path, "test_translate_tiny.yaml", "own_tsv", {
         "corpus": "files", "source_lang": "en", "target_lang": "de",
-        "train": {"tsv": str(tmp_path / "pairs.tsv"), **spec}, "validation": {"tsv": str(tmp_path / "dev.tsv"), **spec}})
+        "train": {"tsv": str(tmp_path / "pairs.tsv"), **spec},
+        "validation": {"tsv": str(tmp_path / "dev.tsv"), **spec}})
     out = run(cfg, "--stages", "prepare,train", *FAST_TRANSLATE)
     assert stage_states(out) == {"prepare": "done", "train": "done"}, out
     sizes = json.loads((tmp_path / "work" / "own_tsv" / "prepare" / "data_info.json").read_text())["split_sizes"]
@@ -130,7 +132,8 @@ def test_translator_from_a_prepared_tfds_dataset_in_a_local_data_dir(tmp_path):
 
 
 @pytest.mark.parametrize("breakage, message", [
-    (lambda d: d.write_text(d.read_text() + "extra\n"), r"train\.de:241: no matching line in .*train\.en \(240 lines vs 241\)"),
+    (lambda d: d.write_text(d.read_text() + "extra\n"),
+     r"train\.de:241: no matching line in .*train\.en \(240 lines vs 241\)"),
     (lambda d: d.write_text("\n" + d.read_text()), r"train\.de:1: empty line"),
 ])  # invalid UTF-8: the LM case below; every case at unit level in tests/components/data
 def test_bad_parallel_data_is_one_error_line_exit_1_and_nothing_kept(tmp_path, parallel, breakage, message):

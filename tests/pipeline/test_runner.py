@@ -30,7 +30,7 @@ def _stages(calls, fail_in=None):
 
 
 def _run(cfg, stages, **kw):
-    tracker = Tracker(cfg)
+    tracker = Tracker(cfg.run_spec())
     with tracker.pipeline_run([s.name for s in stages]):
         return run_stages(cfg, stages, tracker, **kw)
 
@@ -113,7 +113,7 @@ def test_stale_stages_and_current_run(tmp_path):
 
     cfg = _cfg(tmp_path)
     assert stale_stages(cfg, _stages([])) == ["prepare"]
-    tracker = Tracker(cfg)
+    tracker = Tracker(cfg.run_spec())
     with tracker.pipeline_run(["prepare", "train", "evaluate"]):
         run_stages(cfg, _stages([]), tracker)
     assert stale_stages(cfg, _stages([])) == []  # a rerun would skip everything: the CLI opens no run

@@ -6,9 +6,9 @@ import mlflow
 import pytest
 import tensorflow as tf
 
-from components.export.translator_export import graph_op_types
+from components.export.servable import graph_op_types
 from components.text.vocab import EOS_ID, TextEncoder, Vocabulary
-from pipeline.stages.translate import SOURCE_VOCAB
+from pipeline.tasks.translate.stages import SOURCE_VOCAB
 from tests.support.subprocess_run import run_cli, run_isolated_python
 
 pytestmark = pytest.mark.slow

@@ -153,13 +153,13 @@ def test_bad_data_gets_one_line_and_exit_1(translator):
 # ------------------------------------------------------------------ language model
 
 def test_score_uses_the_evaluate_stage_convention(tiny_lm, tmp_path):
-    from components.data import corpus
     from pipeline.config import load_config
+    from pipeline.tasks.lm import data
 
     root = tiny_lm[0]
     work = root / "work" / "test_lm_tiny"
     cfg = load_config("configs/test_lm_tiny.yaml", [])
-    lines = corpus.lm_lines(cfg.data, work / "prepare")["test"]
+    lines = data.lines(data.data_source(cfg.data), cfg.data, work / "prepare")["test"]
     path = tmp_path / "test.txt"
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     proc = run_cli(["score", str(root / "exports" / "test_lm_tiny"), "--input", str(path), "--json"])

@@ -26,7 +26,8 @@ def main(task: str, replicas: int, out: str, clipnorm: float | None) -> None:
     import keras
 
     from components.training import fit
-    from pipeline.config import LMModelConfig, LMTrainConfig, TrainConfig, TranslatorModelConfig
+    from pipeline.tasks.lm.config import LMModelConfig, LMTrainConfig
+    from pipeline.tasks.translate.config import TrainConfig, TranslatorModelConfig
 
     keras.utils.set_random_seed(1)
     if replicas > 1:
@@ -34,8 +35,8 @@ def main(task: str, replicas: int, out: str, clipnorm: float | None) -> None:
     else:
         strategy = tf.distribute.get_strategy()
     if task == "translate":
-        from components.models.translator import build_translator
         from components.training.losses import masked_cross_entropy
+        from pipeline.tasks.translate.model import build_translator
 
         rng = np.random.default_rng(7)
         batch, src_len, tgt_len, vocab = 8, 7, 6, 30
@@ -53,11 +54,11 @@ def main(task: str, replicas: int, out: str, clipnorm: float | None) -> None:
         with strategy.scope():
             model = build_translator(TranslatorModelConfig(embedding_dim=8, units=16, dropout=0.0), vocab, vocab)
             _set_weights(model)
-            model.compile(optimizer=fit.make_optimizer(train_cfg, 10), loss=masked_cross_entropy())
+            model.compile(optimizer=fit.make_optimizer(train_cfg.optimizer_spec(), 10), loss=masked_cross_entropy())
         history = model.fit(ds, epochs=1, verbose=0)
     else:
-        from components.data.lm_dataset import distribute_stream_blocks, window_dataset
-        from components.models.language_model import build_language_model
+        from pipeline.tasks.lm.data import distribute_stream_blocks, window_dataset
+        from pipeline.tasks.lm.model import build_language_model
 
         streams, vocab = 4, 40
         stream = np.random.default_rng(3).integers(2, vocab, streams * 16).astype(np.int32)
@@ -69,7 +70,7 @@ def main(task: str, replicas: int, out: str, clipnorm: float | None) -> None:
             model = build_language_model(LMModelConfig(embedding_dim=8, units=12, layers=2, dropout=0.0), vocab,
                                          stateful=True, batch_size=streams // replicas)
             _set_weights(model)
-            model.compile(optimizer=fit.make_optimizer(train_cfg),
+            model.compile(optimizer=fit.make_optimizer(train_cfg.optimizer_spec()),
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         history = model.fit(ds, epochs=1, verbose=0, shuffle=False)
     np.savez(out, loss=np.array(history.history["loss"]), replicas=replicas,

@@ -1,7 +1,6 @@
 """sacreBLEU metrics: same BLEU as the evaluate stage, multi-reference, flag errors."""
 import pytest
 
-from components.evaluation.translation_eval import corpus_bleu
 from components.inference.errors import InferenceError
 from components.inference.metrics import parse_metrics, score_corpus
 
@@ -10,12 +9,7 @@ REF1 = ["the cat sat on a mat", "a dog barks at night", "she reads the book"]
 REF2 = ["the cat is sitting on the mat", "the dog barks loudly at night", "he reads a book"]
 
 
-def test_bleu_equals_the_evaluate_stage_and_has_a_signature():
-    for tok in ("13a", "intl"):
-        stage_score, stage_sig = corpus_bleu(HYP, REF1, tok)
-        got = score_corpus(HYP, [REF1], ["bleu"], tok)["bleu"]
-        assert got["score"] == stage_score and got["signature"] == stage_sig
-        assert f"tok:{tok}" in got["signature"] and "nrefs:1" in got["signature"]
+
 
 
 def test_multi_reference_and_all_metrics():

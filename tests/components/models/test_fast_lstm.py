@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from components.export.checks import assert_portable
-from components.export.translator_export import graph_op_types
+from components.export.servable import graph_op_types
 from components.models.cudnn import cudnn_problems, portable_lstms
 from components.models.fast_lstm import FastLSTM, fast_lstm_sequence
 

@@ -180,33 +180,3 @@ def module_server_factory(tmp_path_factory):
 def publish():
     """publish(base_path, version): export a test-model version via temp folder + rename."""
     return publish_version
-
-
-LM_LINES = ["First Citizen:", "Before we proceed any further, hear me speak.", "",
-            "All:", "Speak, speak.", "", "First Citizen:", "You are all resolved rather to die than to famish?",
-            "ROMEO:", "But, soft! what light through yonder window breaks?"]
-
-
-def export_random_lm(base: Path, units: int = 16, layers: int = 2, seed: int = 7) -> Path:
-    """A word-level LM with random weights, exported by the real exporter (warm-up file included)."""
-    import keras
-
-    from components.data.lm_dataset import fit_lm_vocabulary
-    from components.export.lm_export import export_language_model
-    from components.models.language_model import build_language_model
-    from pipeline.config import LMModelConfig
-
-    vocab = fit_lm_vocabulary(LM_LINES, "whitespace")
-    keras.utils.set_random_seed(seed)
-    cfg = LMModelConfig(embedding_dim=max(8, units // 2), units=units, layers=layers, dropout=0.0,
-                        tie_weights=False)
-    model = build_language_model(cfg, len(vocab))
-    return export_language_model(model, vocab, Path(base))
-
-
-@pytest.fixture(scope="session")
-def random_lm_base(tmp_path_factory) -> Path:
-    """Base path holding version 1 of a small random LM export (generate, score, warm-up file)."""
-    base = tmp_path_factory.mktemp("lm_models") / "lm"
-    export_random_lm(base)
-    return base

@@ -4,64 +4,21 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 
 import matplotlib.image
-import mlflow
 import pytest
 
 from components.tracking import compare
 from components.tracking.plots import plot_run_curves
+from tests.support.compare_store import EXPERIMENT, make_store
 
-EXPERIMENT = "cmp"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _pipeline_run(client, exp_id, name, params, metrics, val_loss=None, skipped_from=None, tags=None):
-    """A parent run like the pipeline's, with a nested train stage run holding per-epoch curves."""
-    parent = client.create_run(exp_id, run_name=name, tags={"pipeline.name": "cmp", **(tags or {})})
-    pid = parent.info.run_id
-    for key, value in params.items():
-        client.log_param(pid, key, value)
-    for key, value in metrics.items():
-        client.log_metric(pid, key, value)
-    child_tags = {"mlflow.parentRunId": pid, "pipeline.stage": "train",
-                  "skipped": "true" if skipped_from else "false"}
-    if skipped_from:
-        child_tags["cached_from_run"] = skipped_from
-    child = client.create_run(exp_id, run_name="train", tags=child_tags)
-    for step, value in enumerate(val_loss or []):
-        client.log_metric(child.info.run_id, "val_loss", value, step=step)
-        client.log_metric(child.info.run_id, "val_perplexity", 2.0 ** value, step=step)
-    client.set_terminated(child.info.run_id)
-    client.set_terminated(pid)
-    time.sleep(0.01)  # distinct start times
-    return pid, child.info.run_id
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """Four pipeline runs: a, b differ in the learning rate; c also in units; d has no BLEU."""
-    root = tmp_path_factory.mktemp("cmp")
-    uri = f"sqlite:///{root}/m.db"
-    client = mlflow.MlflowClient(tracking_uri=uri)
-    exp_id = client.create_experiment(EXPERIMENT, artifact_location=str(root / "artifacts"))
-    client.create_experiment("other", artifact_location=str(root / "artifacts2"))
-    common = {"name": "cmp", "model.units": "32", "train.epochs": "3"}
-    code = {"mlflow.source.git.commit": "0123456789abcdef", "pipeline.git_dirty": "false"}
-    ids = {}
-    ids["a"], train_a = _pipeline_run(client, exp_id, "run-a", {**common, "train.learning_rate": "0.005"},
-                                      {"test_bleu": 3.0, "val_loss": 2.5}, [3.0, 2.7, 2.5], tags=code)
-    ids["b"], _ = _pipeline_run(client, exp_id, "run-b", {**common, "train.learning_rate": "0.01"},
-                                {"test_bleu": 7.5, "val_loss": 2.9}, [3.1, 3.0, 2.9], tags=code)
-    ids["c"], _ = _pipeline_run(client, exp_id, "run-c", {**common, "train.learning_rate": "0.01",
-                                                          "model.units": "64"},
-                                {"test_bleu": 5.0, "val_loss": 2.1}, [2.9, 2.4, 2.1], tags=code)
-    # d: a re-run whose train stage was skipped (cached from a's), and whose evaluate never ran
-    ids["d"], _ = _pipeline_run(client, exp_id, "run-d", {**common, "train.learning_rate": "0.005"},
-                                {"val_loss": 2.5}, skipped_from=train_a,
-                                tags={**code, "pipeline.git_dirty": "true"})
-    return client, exp_id, ids, uri
+    return make_store(tmp_path_factory.mktemp("cmp"))
 
 
 def _records(client, exp_id, filter_string=None):
@@ -176,20 +133,3 @@ def test_validation_curves_follow_cached_train_runs_and_plot(store, tmp_path):
     assert matplotlib.image.imread(out).shape[0] > 100
     with pytest.raises(ValueError, match="no per-epoch metrics"):
         plot_run_curves({"x": {}}, tmp_path / "empty.png")
-
-
-def test_cli_compare_in_process(store, tmp_path, capsys):
-    from pipeline.cli import main
-
-    _, _, ids, uri = store
-    assert main(["compare", "--tracking-uri", uri, "--experiment", EXPERIMENT, "--metric", "val_loss",
-                 "--top", "2", "--format", "json", "--plot", str(tmp_path / "p.png")]) == 0
-    out = capsys.readouterr()
-    data = json.loads(out.out)
-    assert [r["run_id"] for r in data["runs"]] == [ids["c"], ids["d"]]  # d ties a on val_loss; newer first
-    assert "plot:" in out.err and (tmp_path / "p.png").stat().st_size > 5000
-    assert main(["compare", "--tracking-uri", uri, "--experiment", "nope"]) == 1
-    assert "existing experiments" in capsys.readouterr().err
-    assert main(["compare", "--tracking-uri", f"sqlite:///{tmp_path}/none.db"]) == 1
-    assert "no MLflow store" in capsys.readouterr().err
-    assert not (tmp_path / "none.db").exists()

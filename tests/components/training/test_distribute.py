@@ -33,13 +33,3 @@ def test_mirrored_two_replicas_equal_one_device(tmp_path, task, clipnorm):
     for k in weights:
         np.testing.assert_allclose(two[k], one[k], atol=1e-6, rtol=0, err_msg=f"{task} weight {k}")
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)  # logged loss means the same
-
-
-def test_jit_compile_with_a_multi_replica_strategy_is_rejected_at_load():
-    from pipeline.config import ConfigError, parse_config
-
-    with pytest.raises(ConfigError, match="jit_compile.*mirrored"):
-        parse_config({"name": "x", "train": {"distribute": "mirrored", "jit_compile": True}})
-    with pytest.raises(ConfigError, match="multiple of the 3 replicas"):
-        parse_config({"name": "x", "task": "lm", "train": {"distribute": "mirrored", "logical_cpus": 3,
-                                                           "batch_size": 20}})

@@ -115,19 +115,7 @@ def test_early_stopped_checkpoint_does_not_train_on(tmp_path):
     assert len(again.history["loss"]) == stopped_at
 
 
-@pytest.mark.parametrize("best", [None, 1.5])
-def test_stream_validation_state_round_trips(best):
-    from components.training.tbptt import StreamValidation
 
-    v = StreamValidation(None, np.zeros(10, "int32"), 2, 4, False)
-    if best is not None:
-        v.best, v.best_epoch, v.best_weights = best, 3, [np.ones(2)]
-    state, arrays = v.resume_state()
-    json.dumps(state)
-    w = StreamValidation(None, np.zeros(10, "int32"), 2, 4, False)
-    w.restore_state(state, arrays)
-    assert w.best == v.best and w.best_epoch == v.best_epoch
-    assert (w.best_weights is None) == (v.best_weights is None)
 
 
 def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path):
@@ -158,28 +146,3 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path):
     with pytest.raises(OSError) as err:
         resumable.save(2)
     assert err.value.filename.endswith("epoch-0002.weights.h5") and "write failed" in err.value.strerror
-
-
-def test_callback_lists_put_the_checkpointer_after_stateful_callbacks():
-    from types import SimpleNamespace
-
-    from components.training.callbacks import (
-        lm_callbacks,
-        resumable_of,
-        translator_callbacks,
-    )
-    from components.training.tbptt import StreamValidation
-
-    tc = SimpleNamespace(lr_schedule="plateau", plateau_factor=0.5, plateau_patience=1, early_stopping_patience=2,
-                         early_stopping_metric="val_loss", lr_decay_factor=0.5, lr_decay_patience=1)
-    tracking = keras.callbacks.Callback()
-    cbs = translator_callbacks(tc, tokens_per_epoch=10, batches_per_epoch=2, backup_dir="b",
-                               tracking_callback=tracking)
-    r = resumable_of(cbs)
-    assert {type(c).__name__ for c in r.stateful} == {"ReduceLROnPlateau", "EarlyStopping"}
-    assert all(cbs.index(c) < cbs.index(r) for c in r.stateful)
-    validation = StreamValidation(None, np.zeros(4, "int32"), 1, 2, False)
-    cbs = lm_callbacks(tc, tokens_per_epoch=10, backup_dir="b", validation=validation, tracking_callback=tracking)
-    r = resumable_of(cbs)
-    assert r.stateful[0] is validation and len(r.stateful) == 3
-    assert all(cbs.index(c) < cbs.index(r) for c in r.stateful)

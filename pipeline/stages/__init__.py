@@ -1,1 +1,0 @@
-"""Stage modules, one per task; `pipeline.tasks` says which is which."""

@@ -1,0 +1,104 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from components.models.cudnn import assert_cudnn_eligible, cudnn_problems, lstm_layers
+from components.text.vocab import EOS_ID, START_ID
+from pipeline.tasks.translate.config import TranslatorModelConfig
+from pipeline.tasks.translate.decoding import greedy_decode
+from pipeline.tasks.translate.model import build_translator, translator_parts
+
+SRC_V, TGT_V = 40, 50
+
+
+def _model(**kw):
+    keras.utils.set_random_seed(0)
+    return build_translator(TranslatorModelConfig(embedding_dim=8, units=16, dropout=0.0, **kw), SRC_V, TGT_V)
+
+
+def _probe(model, names):
+    return keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+
+
+SOURCE = np.array([[5, 6, 7, EOS_ID, 0, 0], [8, 9, EOS_ID, 0, 0, 0]], dtype="int32")
+TARGET_IN = np.array([[START_ID, 11, 12], [START_ID, 13, 0]], dtype="int32")
+
+
+def test_seed_layer_counts_and_every_lstm_is_cudnn_eligible():
+    model = _model()
+    names = [ly.name for ly in lstm_layers(model)]
+    assert names == ["encoder_lstm_1", "encoder_lstm_2", "decoder_lstm_1", "decoder_lstm_2", "decoder_lstm_3"]
+    for layer in lstm_layers(model):
+        assert cudnn_problems(layer) == [], layer.name
+        assert layer.cell.activation is keras.activations.tanh
+        assert layer.cell.recurrent_activation is keras.activations.sigmoid
+        assert layer.cell.recurrent_dropout == 0 and not layer.unroll and layer.cell.use_bias
+    assert_cudnn_eligible(model)
+
+
+def test_ineligible_lstm_is_reported():
+    inp = keras.Input((None, 4))
+    out = keras.layers.LSTM(4, recurrent_dropout=0.1, name="bad")(inp)
+    with pytest.raises(ValueError, match="bad"):
+        assert_cudnn_eligible(keras.Model(inp, out))
+
+
+def test_decoder_layer1_starts_from_encoder_top_final_state():
+    model = _model()
+    enc_out, h, c = _probe(model, ["encoder_lstm_2"])(
+        {"source": SOURCE, "target_in": TARGET_IN})
+    dec1_seq = _probe(model, ["decoder_lstm_1"])({"source": SOURCE, "target_in": TARGET_IN})[0]
+    dec2_seq = _probe(model, ["decoder_lstm_2"])({"source": SOURCE, "target_in": TARGET_IN})[0]
+    # Replay step 1 of decoder layer 1 by hand from the encoder's final (h, c).
+    emb = model.get_layer("target_embedding")(TARGET_IN[:, 0])
+    step_h, _ = model.get_layer("decoder_lstm_1").cell(emb, [h, c])
+    np.testing.assert_allclose(dec1_seq[:, 0], step_h, atol=1e-5)
+    # ... and it differs from a zero start, so the check can fail.
+    zero = tf.zeros_like(h)
+    zero_h, _ = model.get_layer("decoder_lstm_1").cell(emb, [zero, zero])
+    assert not np.allclose(dec1_seq[:, 0], zero_h, atol=1e-5)
+    # Decoder layer 2 starts from zeros in the seed bridge.
+    step2_h, _ = model.get_layer("decoder_lstm_2").cell(dec1_seq[:, 0], [zero, zero])
+    np.testing.assert_allclose(dec2_seq[:, 0], step2_h, atol=1e-5)
+
+
+def test_encoder_final_state_ignores_right_padding():
+    model = _model()
+    probe = _probe(model, ["encoder_lstm_2"])
+    _, h_pad, c_pad = probe({"source": SOURCE[:1], "target_in": TARGET_IN[:1]})
+    _, h, c = probe({"source": SOURCE[:1, :4], "target_in": TARGET_IN[:1]})
+    np.testing.assert_allclose(h_pad, h, atol=1e-5)
+    np.testing.assert_allclose(c_pad, c, atol=1e-5)
+
+
+@pytest.mark.parametrize("bridge,expect", [("layerwise", [True, True, False]), ("dense", [True, True, True]),
+                                           ("top_to_first", [True, False, False])])
+def test_bridges(bridge, expect):
+    assert translator_parts(_model(bridge=bridge)).init_mask == expect
+
+
+def test_greedy_decode_matches_teacher_forced_model():
+    """The step-wise decoder (cells) and the sequence model (layers) agree token by token."""
+    model = _model()
+    parts = translator_parts(model)
+    out = tf.function(lambda s: greedy_decode(parts, s, 7))(tf.constant(SOURCE)).numpy()
+    assert out.shape[0] == 2 and out.shape[1] <= 7
+    target_in = np.concatenate([np.full((2, 1), START_ID), out[:, :-1]], axis=1).astype("int32")
+    logits = model({"source": SOURCE, "target_in": target_in}, training=False)
+    replay = np.argmax(logits, axis=-1)
+    for row in range(2):
+        n = int(np.argmax(out[row] == EOS_ID)) + 1 if (out[row] == EOS_ID).any() else out.shape[1]
+        np.testing.assert_array_equal(replay[row, :n], out[row, :n])
+
+
+def test_residual_keeps_layer_counts_and_cudnn_eligibility_and_changes_outputs():
+    # With attention, so the encoder's top output (and its residual sum) is part of the graph.
+    plain, residual = _model(attention="general"), _model(attention="general", residual=True)
+    assert [ly.name for ly in lstm_layers(residual)] == [ly.name for ly in lstm_layers(plain)]
+    assert_cudnn_eligible(residual)
+    assert plain.count_params() == residual.count_params()  # an Add has no weights
+    adds = sorted(ly.name for ly in residual.layers if isinstance(ly, keras.layers.Add))
+    assert adds == ["decoder_residual_2", "decoder_residual_3", "encoder_residual_2"]
+    inputs = {"source": SOURCE, "target_in": TARGET_IN}
+    assert not np.allclose(plain(inputs), residual(inputs))  # same seed, same weights, other wiring
