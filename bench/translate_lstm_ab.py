@@ -1,0 +1,74 @@
+"""Keras LSTM vs FastLSTM inside the real translator: same config, seed and real batches, loss side by side.
+
+    .venv/bin/python -m pipeline run configs/translate_multi30k_de_en_attention.yaml --stages prepare
+    .venv/bin/python bench/translate_lstm_ab.py configs/translate_multi30k_de_en_attention.yaml \
+        work/translate_multi30k_de_en_attention/prepare --steps 150
+
+Prints the mean training loss of every 25 steps and the elapsed time for each kernel. FastLSTM is
+tested equal to Keras' LSTM op by op (tests/components/models/test_fast_lstm.py); this checks the
+claim where it matters, a whole training run on real data (issue 22 asked whether slow early
+learning came from the kernel: it did not, docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipeline import console  # noqa: E402  (before TensorFlow: no C++ start-up log lines)
+
+console.setup(verbose="--verbose" in sys.argv)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("config")
+    p.add_argument("prepare_dir", help="the config's prepare stage output (vocabularies and data)")
+    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--every", type=int, default=25, help="print the mean loss of this many steps")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--verbose", action="store_true")
+    args = p.parse_args()
+
+    import keras
+    import numpy as np
+
+    from components.text.vocab import Vocabulary
+    from components.training import fit
+    from components.training.losses import MaskedTokenAccuracy, masked_cross_entropy
+    from pipeline.config import load_config
+    from pipeline.tasks.translate import data
+    from pipeline.tasks.translate import model as translator
+    from pipeline.tasks.translate.stages import SOURCE_VOCAB, TARGET_VOCAB
+
+    cfg = load_config(args.config, args.overrides)
+    prep = Path(args.prepare_dir)
+    src_vocab, tgt_vocab = Vocabulary.load(prep / SOURCE_VOCAB), Vocabulary.load(prep / TARGET_VOCAB)
+    splits = data.splits(data.data_source(cfg.data), cfg.data, prep)
+    for variant in ("keras", "fast"):
+        keras.utils.set_random_seed(cfg.seed)
+        ds = data.batches_for_config(cfg, splits["train"], src_vocab, tgt_vocab,
+                                     batch_size=cfg.train.batch_size, shuffle=True)
+        fast_lstm = translator.FastLSTM
+        if variant == "keras":
+            translator.FastLSTM = keras.layers.LSTM
+        try:
+            model = translator.build_translator(cfg.model, len(src_vocab), len(tgt_vocab))
+        finally:
+            translator.FastLSTM = fast_lstm
+        model.compile(optimizer=fit.make_optimizer(cfg.train.optimizer_spec(), 10_000),
+                      loss=masked_cross_entropy(cfg.train.label_smoothing), metrics=[MaskedTokenAccuracy()])
+        losses, start = [], time.perf_counter()
+        for i, (x, y) in enumerate(ds.repeat().take(args.steps)):
+            out = model.train_on_batch(x, y, return_dict=True)
+            losses.append(out["loss"])
+            if (i + 1) % args.every == 0:
+                print(f"{variant:<5} step {i + 1:>4}: mean loss {np.mean(losses[-args.every:]):.4f}  "
+                      f"token accuracy {out['token_accuracy']:.4f}  ({time.perf_counter() - start:.0f} s)",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
