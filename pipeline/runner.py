@@ -23,6 +23,7 @@ from typing import Callable
 from components.runtime.locks import WorkLock
 from components.tracking.params import flatten
 from components.tracking.run_state import Pruned
+from pipeline.interrupt import Interrupted
 
 MANIFEST = "manifest.json"
 CODE_DIRS = ("components", "pipeline")
@@ -241,7 +242,15 @@ def _run_stages(cfg, stages, tracker, selected, force, strategy, interrupt, call
                 ctx = StageContext(cfg, stage.name, tmp, {d: folders[d] for d in stage.deps},
                                    {d: manifests[d] for d in stage.deps}, tracking, fp, strategy=strategy,
                                    interrupt=interrupt, force=force and wanted, callbacks=list(callbacks or ()))
-                result = stage.fn(ctx) or {}
+                try:
+                    result = stage.fn(ctx) or {}
+                except Exception as err:
+                    if interrupt is not None and interrupt.signum is not None:
+                        # The signal's exception surfaced through code that wrapped it (e.g. a
+                        # SystemError out of a C extension while TensorFlow starts): an interrupt,
+                        # not a failure, for the console line, the MLflow status and the exit code.
+                        raise Interrupted(interrupt.signum, interrupt.where) from err
+                    raise
                 seconds = time.time() - start
                 manifest = {
                     "stage": stage.name, "fingerprint": fp, "output_id": uuid.uuid4().hex,

@@ -152,6 +152,35 @@ def test_interrupted_stage_ends_runs_killed(tmp_path):
     assert not [p for p in (tmp_path / "work" / "runner_test").iterdir() if ".tmp-" in p.name]
 
 
+def test_signal_that_surfaces_as_another_error_is_still_an_interrupt(tmp_path, capsys):
+    """A SIGINT landing inside code that wraps the handler's exception (as a C extension does
+    while TensorFlow starts) must still read as interrupted: no FAILED line, runs KILLED."""
+    import os
+    import signal
+
+    from pipeline.interrupt import Interrupted, InterruptGuard
+
+    def wrapped(ctx):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the real handler raises Interrupted here
+        except KeyboardInterrupt as err:
+            raise SystemError("error return with exception set") from err
+
+    guard = InterruptGuard().install()
+    try:
+        cfg = _cfg(tmp_path)
+        with pytest.raises(Interrupted) as info:
+            _run(cfg, [Stage("train", wrapped)], interrupt=guard)
+    finally:
+        guard.uninstall()
+    assert info.value.exit_code == 130 and info.value.where == "stage train"
+    out, err = capsys.readouterr()
+    assert "FAILED" not in out + err
+    client = mlflow.MlflowClient(tracking_uri=cfg.mlflow.tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("runner_test").experiment_id])
+    assert sorted(r.info.status for r in runs) == ["KILLED", "KILLED"]
+
+
 def test_pruned_stage_says_pruned_and_ends_runs_killed_with_the_reason(tmp_path, capsys):
     """A sweep's pruner stopping training is not a failure: no FAILED line, MLflow says why."""
     from components.tracking.run_state import END_REASON_TAG, Pruned
