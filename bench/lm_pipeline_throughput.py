@@ -91,22 +91,19 @@ def run_variant(args, variant: str, prepare_dir: Path, root: Path) -> dict:
     original = lm.lm_callbacks
     if variant == "before":
         lm.lm_callbacks = _synchronous_callbacks(original)
-    import keras
+    from kernel_swap import keras_lstm_in
 
     from pipeline.tasks.lm import model as language_model
 
-    fast_lstm = language_model.FastLSTM
-    if variant == "keras_lstm":
-        language_model.FastLSTM = keras.layers.LSTM
     try:
-        with tracker.pipeline_run(["train"]), tracker.stage_run("train", variant) as tracking:
+        with (keras_lstm_in(language_model, enabled=variant == "keras_lstm"),
+              tracker.pipeline_run(["train"]), tracker.stage_run("train", variant) as tracking):
             ctx = _stage_ctx(cfg, "train", root / variant / "train", {"prepare": prepare_dir}, tracking,
                              f"bench-{variant}-{time.time_ns()}")
             ctx.log = lambda message: None  # keep the bench output to one line per variant
             result = lm.train(ctx)
     finally:
         lm.lm_callbacks = original
-        language_model.FastLSTM = fast_lstm
     import json
 
     history = json.loads((root / variant / "train" / "history.json").read_text())

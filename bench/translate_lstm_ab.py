@@ -34,6 +34,7 @@ def main() -> None:
 
     import keras
     import numpy as np
+    from kernel_swap import keras_lstm_in
 
     from components.text.vocab import Vocabulary
     from components.training import fit
@@ -51,13 +52,8 @@ def main() -> None:
         keras.utils.set_random_seed(cfg.seed)
         ds = data.batches_for_config(cfg, splits["train"], src_vocab, tgt_vocab,
                                      batch_size=cfg.train.batch_size, shuffle=True)
-        fast_lstm = translator.FastLSTM
-        if variant == "keras":
-            translator.FastLSTM = keras.layers.LSTM
-        try:
+        with keras_lstm_in(translator, enabled=variant == "keras"):
             model = translator.build_translator(cfg.model, len(src_vocab), len(tgt_vocab))
-        finally:
-            translator.FastLSTM = fast_lstm
         model.compile(optimizer=fit.make_optimizer(cfg.train.optimizer_spec(), 10_000),
                       loss=masked_cross_entropy(cfg.train.label_smoothing), metrics=[MaskedTokenAccuracy()])
         losses, start = [], time.perf_counter()

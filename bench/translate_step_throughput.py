@@ -66,19 +66,15 @@ def batches(n: int, batch: int, vocab: int, seed: int = 0):
 
 def run_variant(variant: str, cfg, data, steps: int) -> float:
     import keras
+    from kernel_swap import keras_lstm_in
 
     from components.training import fit
     from components.training.losses import masked_cross_entropy
     from pipeline.tasks.translate import model as translator
 
-    fast_lstm = translator.FastLSTM
-    if variant == "before":
-        translator.FastLSTM = keras.layers.LSTM
-    try:
+    with keras_lstm_in(translator, enabled=variant == "before"):
         keras.utils.set_random_seed(0)
         model = translator.build_translator(cfg.model, 5000, 5000)
-    finally:
-        translator.FastLSTM = fast_lstm
     ls = cfg.train.label_smoothing
     loss = masked_cross_entropy(ls) if variant == "after" else old_masked_cross_entropy(ls)
     model.compile(optimizer=fit.make_optimizer(cfg.train.optimizer_spec(), 10_000), loss=loss)
