@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     args = parser.parse_args()
 
+    from dataclasses import replace
+
     import tensorflow as tf
 
     from components.data import corpus
@@ -54,8 +56,9 @@ def main() -> None:
     model.fit(ds, epochs=args.epochs, verbose=0)
     train_tps = tokens * args.epochs / (time.perf_counter() - start)
 
-    path = export_translator(model, src, tgt, cfg.text.max_source_len, cfg.evaluate.max_decode_len, tmp / "export",
-                             reverse_source=cfg.text.reverse_source)
+    # Greedy serving at the default length penalty, whatever evaluate.beam_size says: what this bench measures.
+    spec = replace(cfg.decode_spec(), beam_size=1, length_penalty=0.6)
+    path = export_translator(model, src, tgt, spec, tmp / "export")
     served = tf.saved_model.load(str(path)).signatures["serving_default"]
     rows = [("train tokens/s", f"{train_tps:,.0f}", f"{model.count_params():,} params, batch {cfg.train.batch_size}")]
     sources = texts[cfg.data.source_lang]

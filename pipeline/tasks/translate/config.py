@@ -15,6 +15,7 @@ from pipeline.config_base import (
     TfdsSplits,
     _check_source,
 )
+from pipeline.tasks.translate.decode_spec import DecodeSpec
 
 
 class ParallelFilesSpec(Section):
@@ -187,4 +188,9 @@ class TranslateConfig(PipelineBase):
         if self.data.source_lang == self.data.target_lang:
             raise ValueError("data.source_lang and data.target_lang must differ")
         return self
+
+    def decode_spec(self) -> DecodeSpec:
+        """How evaluate decodes and the export serves: framing from `text`, search from `evaluate`."""
+        return DecodeSpec(self.text.max_source_len, self.evaluate.max_decode_len, self.evaluate.beam_size,
+                          self.evaluate.length_penalty, self.text.reverse_source)
 

@@ -14,6 +14,7 @@ from components.export.servable import save_servable
 from components.export.warmup import translator_warmup_requests
 from components.models.cudnn import portable_lstms
 from components.text.vocab import TextEncoder, Vocabulary
+from pipeline.tasks.translate.decode_spec import DecodeSpec
 from pipeline.tasks.translate.evaluation import translate_corpus
 from pipeline.tasks.translate.model import translator_parts
 from pipeline.tasks.translate.translate_fn import (
@@ -27,40 +28,30 @@ IDS = tf.TensorSpec([None, None], tf.int32, name="ids")
 
 
 class TranslatorServing(tf.Module):
-    def __init__(self, model, source_vocab: Vocabulary, target_vocab: Vocabulary,
-                 max_source_len: int, max_decode_len: int, beam_size: int = 1, length_penalty: float = 0.6,
-                 reverse_source: bool = False):
+    def __init__(self, model, source_vocab: Vocabulary, target_vocab: Vocabulary, spec: DecodeSpec):
         super().__init__(name="translator_serving")
         self.model = model
         self.model_variables = list(model.variables)  # explicit, so the save tracks them all
         self.source_encoder = TextEncoder(source_vocab, name="source_encoder")
         self.target_encoder = TextEncoder(target_vocab, name="target_encoder")
         self._parts = translator_parts(model)
-        self._max_source_len = max_source_len
-        self._max_decode_len = max_decode_len
-        self._beam_size = beam_size
-        self._length_penalty = length_penalty
-        self._reverse_source = reverse_source
+        self._spec = spec
 
-    def _translate(self, inputs, beam_size):
-        return translate_strings(inputs, self._parts, self.source_encoder, self.target_encoder,
-                                 self._max_source_len, self._max_decode_len, beam_size, self._length_penalty,
-                                 self._reverse_source)
+    def _translate(self, inputs, spec: DecodeSpec):
+        return translate_strings(inputs, self._parts, self.source_encoder, self.target_encoder, spec)
 
     @tf.function(input_signature=[STRINGS])
     def translate(self, inputs):
         """The configured decoding (evaluate.beam_size): what evaluate measured."""
-        return {"outputs": self._translate(inputs, self._beam_size)}
+        return {"outputs": self._translate(inputs, self._spec)}
 
     @tf.function(input_signature=[STRINGS])
     def translate_greedy(self, inputs):
-        return {"outputs": self._translate(inputs, 1)}
+        return {"outputs": self._translate(inputs, self._spec.with_beam(1))}
 
     @tf.function(input_signature=[STRINGS])
     def translate_beams(self, inputs):
-        beams, scores = translate_beams(inputs, self._parts, self.source_encoder, self.target_encoder,
-                                        self._max_source_len, self._max_decode_len, self._beam_size,
-                                        self._length_penalty, self._reverse_source)
+        beams, scores = translate_beams(inputs, self._parts, self.source_encoder, self.target_encoder, self._spec)
         return {"outputs": beams[:, 0], "beams": beams, "scores": scores}
 
     @tf.function(input_signature=[STRINGS])
@@ -74,15 +65,14 @@ class TranslatorServing(tf.Module):
     @tf.function(input_signature=[STRINGS])
     def tokenize_source(self, inputs):
         """The source ids as the model sees them (truncated, reversed if trained so, + <eos>)."""
-        return {"ids": encode_sources(inputs, self.source_encoder, self._max_source_len, self._reverse_source)}
+        return {"ids": encode_sources(inputs, self.source_encoder, self._spec.max_source_len,
+                                      self._spec.reverse_source)}
 
 
-def export_translator(model, source_vocab, target_vocab, max_source_len, max_decode_len,
-                      base: Path, beam_size: int = 1, length_penalty: float = 0.6,
-                      reverse_source: bool = False, metadata: dict | None = None) -> Path:
+def export_translator(model, source_vocab, target_vocab, spec: DecodeSpec, base: Path,
+                      metadata: dict | None = None) -> Path:
     with portable_lstms(model):
-        module = TranslatorServing(model, source_vocab, target_vocab, max_source_len, max_decode_len,
-                                   beam_size, length_penalty, reverse_source)
+        module = TranslatorServing(model, source_vocab, target_vocab, spec)
         translate = module.translate.get_concrete_function()
         signatures = {
             "serving_default": translate,

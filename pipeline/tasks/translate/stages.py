@@ -43,10 +43,6 @@ def _vocabs(prepare_dir: Path) -> tuple[Vocabulary, Vocabulary]:
     return Vocabulary.load(prepare_dir / SOURCE_VOCAB), Vocabulary.load(prepare_dir / TARGET_VOCAB)
 
 
-def _translate_fn(cfg, model, src_vocab, tgt_vocab, beam_size=None):
-    return make_translate_fn(model, src_vocab, tgt_vocab, cfg.text, cfg.evaluate, beam_size)
-
-
 def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
 
@@ -130,8 +126,9 @@ def train(ctx) -> dict:
     val_bleu = None
     if n_bleu:
         val_pairs = splits["validation"].take(n_bleu)
+        greedy = cfg.decode_spec().with_beam(1)  # val_bleu is greedy, whatever evaluate.beam_size says
         val_bleu = ValidationBleu(
-            lambda m: _translate_fn(cfg, m, src_vocab, tgt_vocab, beam_size=1),
+            lambda m: make_translate_fn(m, src_vocab, tgt_vocab, greedy),
             corpus.texts(val_pairs, cfg.data.source_lang), corpus.texts(val_pairs, cfg.data.target_lang),
             cfg.evaluate.batch_size, cfg.evaluate.bleu_tokenize)
     callbacks = translator_callbacks(
@@ -193,7 +190,7 @@ def evaluate(ctx) -> dict:
         test = test.take(cfg.evaluate.max_test_examples)
     sources = corpus.texts(test, cfg.data.source_lang)
     references = corpus.texts(test, cfg.data.target_lang)
-    translate_fn = _translate_fn(cfg, model, src_vocab, tgt_vocab)
+    translate_fn = make_translate_fn(model, src_vocab, tgt_vocab, cfg.decode_spec())
     hypotheses = translate_corpus(translate_fn, sources, cfg.evaluate.batch_size)
     bleu, signature = corpus_bleu(hypotheses, references, cfg.evaluate.bleu_tokenize)
     metrics["test_bleu"] = bleu
@@ -235,18 +232,17 @@ def export(ctx) -> dict:
     src_vocab, tgt_vocab = _vocabs(ctx.inputs["prepare"])
     model = load_trained(ctx.inputs["train"])
     base = Path(cfg.export.export_dir) / cfg.model_name
-    path = export_translator(model, src_vocab, tgt_vocab, cfg.text.max_source_len,
-                             cfg.evaluate.max_decode_len, base, cfg.evaluate.beam_size,
-                             cfg.evaluate.length_penalty, cfg.text.reverse_source,
+    spec = cfg.decode_spec()
+    path = export_translator(model, src_vocab, tgt_vocab, spec, base,
                              metadata={"task": "translate", "config": cfg.name, "model_name": cfg.model_name,
                                        "source_lang": cfg.data.source_lang, "target_lang": cfg.data.target_lang,
                                        "dataset": data_source(cfg.data).description,
                                        "bleu_tokenize": cfg.evaluate.bleu_tokenize,
-                                       "beam_size": cfg.evaluate.beam_size})
+                                       "beam_size": spec.beam_size})
     ctx.extra_outputs.append(str(path.resolve()))
     assert_portable(path)
     examples = list(cfg.evaluate.examples)
-    got = check_translator_reload(path, _translate_fn(cfg, model, src_vocab, tgt_vocab), examples)
+    got = check_translator_reload(path, make_translate_fn(model, src_vocab, tgt_vocab, spec), examples)
     _write_json(ctx.out_dir / "export.json", {"path": str(path.resolve()), "version": int(path.name),
                                               "model_name": cfg.model_name, "examples": dict(zip(examples, got))})
     ctx.tracking.log_artifacts(path, artifact_path="saved_model")

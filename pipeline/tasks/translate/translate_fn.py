@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from components.text.framing import frame_source
 from components.text.vocab import TextEncoder
+from pipeline.tasks.translate.decode_spec import DecodeSpec
 from pipeline.tasks.translate.decoding import beam_search_decode, greedy_decode
 
 
@@ -15,36 +16,31 @@ def encode_sources(texts, source_encoder: TextEncoder, max_source_len: int,
 
 
 def translate_strings(texts, parts, source_encoder: TextEncoder, target_encoder: TextEncoder,
-                      max_source_len: int, max_decode_len: int, beam_size: int = 1,
-                      length_penalty: float = 0.6, reverse_source: bool = False) -> tf.Tensor:
-    """[B] source strings -> [B] translations (greedy when beam_size is 1, else the best beam)."""
-    source_ids = encode_sources(texts, source_encoder, max_source_len, reverse_source)
-    if beam_size <= 1:
-        target_ids = greedy_decode(parts, source_ids, max_decode_len)
+                      spec: DecodeSpec) -> tf.Tensor:
+    """[B] source strings -> [B] translations (greedy when spec.beam_size is 1, else the best beam)."""
+    source_ids = encode_sources(texts, source_encoder, spec.max_source_len, spec.reverse_source)
+    if spec.beam_size <= 1:
+        target_ids = greedy_decode(parts, source_ids, spec.max_decode_len)
     else:
-        target_ids = beam_search_decode(parts, source_ids, max_decode_len, beam_size, length_penalty)[0][:, 0]
+        target_ids = beam_search_decode(parts, source_ids, spec.max_decode_len, spec.beam_size,
+                                        spec.length_penalty)[0][:, 0]
     return target_encoder.decode(target_ids)
 
 
-def translate_beams(texts, parts, source_encoder: TextEncoder, target_encoder: TextEncoder,
-                    max_source_len: int, max_decode_len: int, beam_size: int, length_penalty: float = 0.6,
-                    reverse_source: bool = False):
+def translate_beams(texts, parts, source_encoder: TextEncoder, target_encoder: TextEncoder, spec: DecodeSpec):
     """[B] strings -> ([B, K] translations, [B, K] length-normalised log-prob scores), best first."""
-    source_ids = encode_sources(texts, source_encoder, max_source_len, reverse_source)
-    ids, scores = beam_search_decode(parts, source_ids, max_decode_len, beam_size, length_penalty)
+    source_ids = encode_sources(texts, source_encoder, spec.max_source_len, spec.reverse_source)
+    ids, scores = beam_search_decode(parts, source_ids, spec.max_decode_len, spec.beam_size, spec.length_penalty)
     shape = tf.shape(ids)
     flat = target_encoder.decode(tf.reshape(ids, [shape[0] * shape[1], shape[2]]))
     return tf.reshape(flat, [shape[0], shape[1]]), scores
 
 
-def make_translate_fn(model, source_vocab, target_vocab, text_cfg, evaluate_cfg, beam_size: int | None = None):
+def make_translate_fn(model, source_vocab, target_vocab, spec: DecodeSpec):
     """The decode path the export traces, as an in-process strings -> strings tf.function."""
     from pipeline.tasks.translate.model import translator_parts
 
-    beam_size = evaluate_cfg.beam_size if beam_size is None else beam_size
     parts = translator_parts(model)
     src_enc, tgt_enc = TextEncoder(source_vocab), TextEncoder(target_vocab)
-    return tf.function(lambda texts: translate_strings(
-        texts, parts, src_enc, tgt_enc, text_cfg.max_source_len, evaluate_cfg.max_decode_len,
-        beam_size, evaluate_cfg.length_penalty, text_cfg.reverse_source),
-        input_signature=[tf.TensorSpec([None], tf.string)])
+    return tf.function(lambda texts: translate_strings(texts, parts, src_enc, tgt_enc, spec),
+                       input_signature=[tf.TensorSpec([None], tf.string)])
