@@ -139,6 +139,10 @@ def quiet_python_libraries() -> None:
     import logging
 
     # MLflow's INFO lines about creating its sqlite tables and a new experiment on a first run;
-    # the pipeline prints the run and store itself.
-    for name in ("mlflow.store.db.utils", "mlflow.tracking.fluent", "alembic"):
+    # the pipeline prints the run and store itself. Logging the export as an MLflow Model adds an
+    # INFO line ("Validating input example ...") and a progress bar for copying six small files
+    # (and a type-hint warning, dropped where the model is logged): none of it is news to a user,
+    # and the export stage prints where the model went.
+    for name in ("mlflow.store.db.utils", "mlflow.tracking.fluent", "alembic", "mlflow.pyfunc"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

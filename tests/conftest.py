@@ -38,6 +38,7 @@ def tiny_translator(tmp_path_factory, mlflow_server_url):
             "--set", f"export.export_dir={root}/exports"]
     proc = run_cli(args, env={"MLFLOW_TRACKING_URI": mlflow_server_url})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (root / "stderr.txt").write_text(proc.stderr)  # what the user saw besides stdout
     return root, args, proc.stdout
 
 

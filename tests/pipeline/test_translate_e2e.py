@@ -35,6 +35,15 @@ def test_prints_each_stage_run_id_bleu_and_translations(first_run):
     assert "How are you?  ->" in out
 
 
+def test_export_logs_the_mlflow_model_without_library_noise(first_run):
+    """Logging the MLflow Model used to print an INFO line, a type-hint warning and a progress bar."""
+    root, _, out = first_run
+    console = out + (root / "stderr.txt").read_text()
+    assert "MLflow Model: models:/" in out
+    for noise in ("Validating input example", "Add type hints", "Downloading artifacts", "UserWarning"):
+        assert noise not in console, (noise, console[console.find(noise) - 1500:console.find(noise) + 500])
+
+
 def test_mlflow_server_has_parent_and_stage_runs(first_run, server):
     _, _, out = first_run
     run_id = re.search(r"done in .*MLflow run ([0-9a-f]{32})", out).group(1)
