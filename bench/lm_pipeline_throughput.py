@@ -39,6 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline import console  # noqa: E402  (before TensorFlow: no C++ start-up log lines)
 
 console.setup(verbose="--verbose" in sys.argv)
+from components.runtime.allocator import ENV, prefer_bfc_allocator  # noqa: E402
+
+ALLOCATOR = f"{ENV}={prefer_bfc_allocator()}"  # as the pipeline CLI runs; =false in the env: TF's default
 
 VARIANTS = {
     "before": ["train.steps_per_execution=1"],
@@ -154,7 +157,7 @@ def main() -> None:
     root = Path(args.work_dir or tempfile.mkdtemp(prefix="lm-bench-")).resolve()
     root.mkdir(parents=True, exist_ok=True)
     prepare_dir = _prepare(cfg, root)
-    print(f"cpus {os.cpu_count()}; {args.config}: {cfg.model.layers}x{cfg.model.units} LSTM, embedding "
+    print(f"cpus {os.cpu_count()}; {ALLOCATOR}; {args.config}: {cfg.model.layers}x{cfg.model.units} LSTM, embedding "
           f"{cfg.model.embedding_dim}, batch {cfg.train.batch_size} x seq_len {cfg.train.seq_len}, "
           f"{args.steps} windows/epoch x 2 epochs", flush=True)
     import statistics

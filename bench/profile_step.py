@@ -28,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline import console  # noqa: E402  (before TensorFlow: no C++ start-up log lines)
 
 console.setup(verbose="--verbose" in sys.argv)
+from components.runtime.allocator import ENV, prefer_bfc_allocator  # noqa: E402
+
+ALLOCATOR = f"{ENV}={prefer_bfc_allocator()}"  # as the pipeline CLI runs; =false in the env: TF's default
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -174,7 +177,7 @@ def main() -> None:
         print(f"  {name:<24} {value_ms:>8.1f} ms {share} {rate} GFLOP/s" if gflop else
               f"  {name:<24} {value_ms:>8.1f} ms {share}")
 
-    print(f"cpus {__import__('os').cpu_count()}; LM step shape batch {B} x {T}, 2x{U} LSTM, vocab {V:,}; "
+    print(f"cpus {__import__('os').cpu_count()}; {ALLOCATOR}; LM step shape batch {B} x {T}, 2x{U} LSTM, vocab {V:,}; "
           f"medians of {args.reps} alternating reps")
     print("reference matmuls (this run):")
     for name in ("matmul 2048^3", "matmul 700x200x24033", "matmul 20x400x800"):

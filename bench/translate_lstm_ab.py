@@ -20,6 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline import console  # noqa: E402  (before TensorFlow: no C++ start-up log lines)
 
 console.setup(verbose="--verbose" in sys.argv)
+from components.runtime.allocator import ENV, prefer_bfc_allocator  # noqa: E402
+
+ALLOCATOR = f"{ENV}={prefer_bfc_allocator()}"  # as the pipeline CLI runs; =false in the env: TF's default
 
 
 def main() -> None:

@@ -28,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline import console  # noqa: E402  (before TensorFlow: no C++ start-up log lines)
 
 console.setup(verbose="--verbose" in sys.argv)
+from components.runtime.allocator import ENV, prefer_bfc_allocator  # noqa: E402
+
+ALLOCATOR = f"{ENV}={prefer_bfc_allocator()}"  # as the pipeline CLI runs; =false in the env: TF's default
 
 
 def old_masked_cross_entropy(label_smoothing: float):
@@ -102,7 +105,7 @@ def main() -> None:
     cfg = load_config(args.config)
     m = cfg.model
     data = batches(args.shapes, cfg.train.batch_size, 5000)
-    print(f"cpus {os.cpu_count()}; {args.config}: {m.encoder_layers}/{m.decoder_layers} LSTM {m.units}, "
+    print(f"cpus {os.cpu_count()}; {ALLOCATOR}; {args.config}: {m.encoder_layers}/{m.decoder_layers} LSTM {m.units}, "
           f"attention {m.attention}, batch {cfg.train.batch_size}, vocab 5000/5000, {args.steps} steps per run",
           flush=True)
     results: dict[str, list[float]] = {}
