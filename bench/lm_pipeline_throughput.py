@@ -94,8 +94,7 @@ def run_variant(args, variant: str, prepare_dir: Path, root: Path) -> dict:
     original = lm.lm_callbacks
     if variant == "before":
         lm.lm_callbacks = _synchronous_callbacks(original)
-    from kernel_swap import keras_lstm_in
-
+    from bench.kernel_swap import keras_lstm_in
     from pipeline.tasks.lm import model as language_model
 
     try:

@@ -37,8 +37,8 @@ def main() -> None:
 
     import keras
     import numpy as np
-    from kernel_swap import keras_lstm_in
 
+    from bench.kernel_swap import keras_lstm_in
     from components.text.vocab import Vocabulary
     from components.training import fit
     from components.training.losses import MaskedTokenAccuracy, masked_cross_entropy

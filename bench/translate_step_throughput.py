@@ -69,8 +69,8 @@ def batches(n: int, batch: int, vocab: int, seed: int = 0):
 
 def run_variant(variant: str, cfg, data, steps: int) -> float:
     import keras
-    from kernel_swap import keras_lstm_in
 
+    from bench.kernel_swap import keras_lstm_in
     from components.training import fit
     from components.training.losses import masked_cross_entropy
     from pipeline.tasks.translate import model as translator
