@@ -6,7 +6,7 @@ them on free. A training step's large tensors (the LM's [700 x 24,033] logits an
 gradient are 67 MB each) are therefore page-faulted and zeroed again every step. The BFC
 allocator keeps freed regions for reuse. Measured on this project's steps (docs/benchmarks.md,
 "The CPU allocator"): 2.5-4x fewer page faults, translator step 1.19x, LM 1.22x, the same peak
-memory, the same numbers. It must be chosen before TensorFlow creates its CPU allocator
+memory, the same LM perplexity. It must be chosen before TensorFlow creates its CPU allocator
 (the first op), so the CLI calls this first thing; `TF_CPU_ALLOCATOR_USE_BFC=false` in the
 environment keeps TensorFlow's default.
 """
