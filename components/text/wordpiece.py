@@ -79,20 +79,26 @@ def join_pieces(pieces: tf.RaggedTensor) -> tf.Tensor:
 
 
 def learn_vocabulary(texts: list[str], size: int, reserved: tuple[str, ...], lowercase: bool = False) -> list[str]:
-    """Learn `size` pieces on our reversible pre-tokenization (glue markers kept)."""
+    """Learn `size` pieces on our reversible pre-tokenization (glue markers kept), deterministically.
+
+    `tokenizers`' trainer numbers each continuation piece (`@@x`) when it first meets it while
+    iterating a hash map, and breaks ties between equally frequent merges by those numbers, so
+    the same text gave a different vocabulary on every call (huggingface/tokenizers#1794): two
+    runs of one config trained different models. Registering every continuation piece up front,
+    sorted, fixes their numbers; the alphabet is already sorted and merges are numbered in order.
+    """
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
+    words = []
+    for i in range(0, len(texts), 2048):
+        pieces = tokenizers.word_pieces(tf.constant(texts[i:i + 2048]), lowercase=lowercase)
+        words += [b" ".join(row).decode("utf-8") for row in pieces.to_list()]
+    continuations = sorted({SUFFIX + c for line in words for word in line.split() for c in word[1:]})
     tok = Tokenizer(models.WordPiece(unk_token=reserved[1], continuing_subword_prefix=SUFFIX,
                                      max_input_chars_per_word=MAX_CHARS))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    trainer = trainers.WordPieceTrainer(vocab_size=size, special_tokens=list(reserved),
+    trainer = trainers.WordPieceTrainer(vocab_size=size, special_tokens=list(reserved) + continuations,
                                         continuing_subword_prefix=SUFFIX, show_progress=False)
-
-    def batches(batch: int = 2048):
-        for i in range(0, len(texts), batch):
-            words = tokenizers.word_pieces(tf.constant(texts[i:i + batch]), lowercase=lowercase)
-            yield from (b" ".join(row).decode("utf-8") for row in words.to_list())
-
-    tok.train_from_iterator(batches(), trainer)
+    tok.train_from_iterator(words, trainer)
     vocab = tok.get_vocab()
     return sorted(vocab, key=vocab.get)

@@ -53,3 +53,15 @@ def test_uncoverable_or_too_long_words_become_one_unk(german):
     ids = enc.encode(tf.constant(["Ein ☃ Mann", "a" * (wordpiece.MAX_CHARS + 1)])).to_list()
     assert ids[0].count(UNK_ID) == 1 and len(ids[0]) == 3
     assert ids[1] == [UNK_ID]
+
+
+def test_learning_is_deterministic(german):
+    """The same text must give the same vocabulary (same ids), or two runs train different models.
+
+    Before continuation pieces were registered up front, `tokenizers` numbered them in hash-map
+    order and two calls on these lines already disagreed (huggingface/tokenizers#1794).
+    """
+    train, enc = german
+    first = [t.decode("utf-8") for t in enc.tokens.numpy()]
+    for _ in range(3):
+        assert fit_vocabulary(train, kind="wordpiece", max_size=1500).tokens == tuple(first)
