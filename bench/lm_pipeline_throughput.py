@@ -36,12 +36,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline import console  # noqa: E402  (before TensorFlow: no C++ start-up log lines)
+from bench.cli_setup import setup_like_the_cli  # noqa: E402
 
-console.setup(verbose="--verbose" in sys.argv)
-from components.runtime.allocator import ENV, prefer_bfc_allocator  # noqa: E402
-
-ALLOCATOR = f"{ENV}={prefer_bfc_allocator()}"  # as the pipeline CLI runs; =false in the env: TF's default
+ALLOCATOR = setup_like_the_cli()  # before TensorFlow starts
 
 VARIANTS = {
     "before": ["train.steps_per_execution=1"],
@@ -146,8 +143,11 @@ def main() -> None:
     p.add_argument("--torch-python", default=None, help="interpreter with torch, for the pytorch variant")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
-    console.quiet_python_libraries()
     import os
+
+    from pipeline import console
+
+    console.quiet_python_libraries()
 
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     from pipeline.config import load_config

@@ -17,12 +17,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline import console  # noqa: E402  (before TensorFlow: no C++ start-up log lines)
+from bench.cli_setup import setup_like_the_cli  # noqa: E402
 
-console.setup(verbose="--verbose" in sys.argv)
-from components.runtime.allocator import ENV, prefer_bfc_allocator  # noqa: E402
-
-ALLOCATOR = f"{ENV}={prefer_bfc_allocator()}"  # as the pipeline CLI runs; =false in the env: TF's default
+ALLOCATOR = setup_like_the_cli()  # before TensorFlow starts
 
 
 def main() -> None:
@@ -51,6 +48,7 @@ def main() -> None:
     prep = Path(args.prepare_dir)
     src_vocab, tgt_vocab = Vocabulary.load(prep / SOURCE_VOCAB), Vocabulary.load(prep / TARGET_VOCAB)
     splits = data.splits(data.data_source(cfg.data), cfg.data, prep)
+    print(f"{ALLOCATOR}; {args.config}: {args.steps} steps per variant", flush=True)
     for variant in ("keras", "fast"):
         keras.utils.set_random_seed(cfg.seed)
         ds = data.batches_for_config(cfg, splits["train"], src_vocab, tgt_vocab,

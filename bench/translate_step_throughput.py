@@ -25,12 +25,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline import console  # noqa: E402  (before TensorFlow: no C++ start-up log lines)
+from bench.cli_setup import setup_like_the_cli  # noqa: E402
 
-console.setup(verbose="--verbose" in sys.argv)
-from components.runtime.allocator import ENV, prefer_bfc_allocator  # noqa: E402
-
-ALLOCATOR = f"{ENV}={prefer_bfc_allocator()}"  # as the pipeline CLI runs; =false in the env: TF's default
+ALLOCATOR = setup_like_the_cli()  # before TensorFlow starts
 
 
 def old_masked_cross_entropy(label_smoothing: float):

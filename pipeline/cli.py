@@ -298,7 +298,11 @@ def main(argv: list[str] | None = None) -> int:
         return serve_main(argv[1:])
     from components.runtime.allocator import prefer_bfc_allocator
 
-    prefer_bfc_allocator()  # before TensorFlow's first op (training steps: 1.2x, docs/benchmarks.md)
+    try:
+        prefer_bfc_allocator()  # before TensorFlow's first op (training steps: 1.2x, docs/benchmarks.md)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return cmd_run(args)

@@ -15,8 +15,17 @@ from __future__ import annotations
 import os
 
 ENV = "TF_CPU_ALLOCATOR_USE_BFC"
+ALLOWED = ("true", "false", "1", "0")  # what TensorFlow's ReadBoolFromEnvVar accepts, any case
 
 
 def prefer_bfc_allocator(environ=os.environ) -> str:
-    """Sets the variable to true unless already set; returns the value TensorFlow will read."""
-    return environ.setdefault(ENV, "true")
+    """Sets the variable to true unless already set; returns the value TensorFlow will read.
+
+    Raises ValueError on a value TensorFlow cannot read: it would only log an error and
+    silently keep its default allocator, so a typo would change speed without a word.
+    """
+    value = environ.setdefault(ENV, "true")
+    if value.lower() not in ALLOWED:
+        raise ValueError(f"{ENV}={value!r} is not a boolean: allowed values are {', '.join(ALLOWED)} "
+                         "(true: the BFC allocator, the default; false: TensorFlow's own)")
+    return value

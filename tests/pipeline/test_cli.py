@@ -63,3 +63,11 @@ def test_work_folder_lock_names_the_holder(tmp_path):
     finally:
         held.release()
     assert proc.returncode == 1 and f"pid {os.getpid()}" in proc.stderr, proc.stderr
+
+
+def test_unreadable_allocator_setting_is_one_line_exit_2():
+    """TensorFlow would log and silently fall back to its default allocator; we refuse instead."""
+    proc = run_cli(["run", "configs/translate_en_ur.yaml", "--print-config"], env={"TF_CPU_ALLOCATOR_USE_BFC": "yes"})
+    assert proc.returncode == 2, proc.stderr[-500:]
+    assert "TF_CPU_ALLOCATOR_USE_BFC='yes'" in proc.stderr and "true, false, 1, 0" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from components.runtime.allocator import ENV, prefer_bfc_allocator
 
 # 20 steps that each create and drop a 64 MB tensor (bigger than malloc's largest mmap
@@ -23,6 +25,12 @@ def test_default_is_true_and_a_user_setting_wins():
     assert prefer_bfc_allocator(env) == "true" and env == {ENV: "true"}
     env = {ENV: "false"}
     assert prefer_bfc_allocator(env) == "false" and env == {ENV: "false"}
+    assert prefer_bfc_allocator({ENV: "0"}) == "0" and prefer_bfc_allocator({ENV: "TRUE"}) == "TRUE"
+
+
+def test_a_value_tensorflow_cannot_read_is_refused_by_name():
+    with pytest.raises(ValueError, match=f"{ENV}='yes'.*true, false, 1, 0"):
+        prefer_bfc_allocator({ENV: "yes"})
 
 
 def _faults(value: str) -> int:
