@@ -7,7 +7,7 @@ gradient are 67 MB each) are therefore page-faulted and zeroed again every step.
 allocator keeps freed regions for reuse. Measured on this project's steps (docs/benchmarks.md,
 "The CPU allocator"): 2.5-4x fewer page faults, translator step 1.19x, LM 1.22x, the same peak
 memory, the same LM perplexity. It must be chosen before TensorFlow creates its CPU allocator
-(the first op), so the CLI calls this first thing; `TF_CPU_ALLOCATOR_USE_BFC=false` in the
+(the first op), so the CLI (training and `serve`) calls this first thing; `TF_CPU_ALLOCATOR_USE_BFC=false` in the
 environment keeps TensorFlow's default.
 """
 from __future__ import annotations

@@ -9,6 +9,8 @@ import signal
 import sys
 import threading
 
+from components.runtime.allocator import prefer_bfc_allocator
+
 from .config import ConfigError
 from .flags import parse_args
 
@@ -18,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
         return _print_version()
     try:
         config = parse_args(argv)
-    except ConfigError as exc:
+        prefer_bfc_allocator()  # before TensorFlow's first op: requests reuse freed regions (docs/benchmarks.md)
+    except (ConfigError, ValueError) as exc:
         print(f"serve: error: {exc}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)

@@ -45,6 +45,15 @@ thread_pool_factory_config_file mixed_precision skip_initialize_tpu enable_grpc_
 enable_serialization_as_tensor_content""".split()
 
 
+def test_unreadable_allocator_setting_is_one_line_exit_2(monkeypatch, capsys):
+    """serve sets the BFC allocator like training; a value TensorFlow cannot read is refused."""
+    monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", "yes")
+    assert cli.main(["--model_base_path=/x"]) == 2
+    err = capsys.readouterr().err
+    assert "TF_CPU_ALLOCATOR_USE_BFC='yes'" in err and "true, false, 1, 0" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_every_tf_serving_flag_is_known():
     known = {opt[2:] for action in build_arg_parser()._actions for opt in action.option_strings}
     assert set(TF_SERVING_MAIN_FLAGS) - known == set()
