@@ -89,11 +89,14 @@ def learn_vocabulary(texts: list[str], size: int, reserved: tuple[str, ...], low
     """
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    words = []
+    words, tails = [], set()  # tails: every character that can continue a word
     for i in range(0, len(texts), 2048):
         pieces = tokenizers.word_pieces(tf.constant(texts[i:i + 2048]), lowercase=lowercase)
-        words += [b" ".join(row).decode("utf-8") for row in pieces.to_list()]
-    continuations = sorted({SUFFIX + c for line in words for word in line.split() for c in word[1:]})
+        for row in pieces.to_list():
+            line = [word.decode("utf-8") for word in row]
+            tails.update(c for word in line for c in word[1:])
+            words.append(" ".join(line))
+    continuations = [SUFFIX + c for c in sorted(tails)]
     tok = Tokenizer(models.WordPiece(unk_token=reserved[1], continuing_subword_prefix=SUFFIX,
                                      max_input_chars_per_word=MAX_CHARS))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
