@@ -65,8 +65,7 @@ class TranslatorServing(tf.Module):
     @tf.function(input_signature=[STRINGS])
     def tokenize_source(self, inputs):
         """The source ids as the model sees them (truncated, reversed if trained so, + <eos>)."""
-        return {"ids": encode_sources(inputs, self.source_encoder, self._spec.max_source_len,
-                                      self._spec.reverse_source)}
+        return {"ids": encode_sources(inputs, self.source_encoder, self._spec)}
 
 
 def export_translator(model, source_vocab, target_vocab, spec: DecodeSpec, base: Path,

@@ -9,16 +9,15 @@ from pipeline.tasks.translate.decode_spec import DecodeSpec
 from pipeline.tasks.translate.decoding import beam_search_decode, greedy_decode
 
 
-def encode_sources(texts, source_encoder: TextEncoder, max_source_len: int,
-                   reverse_source: bool = False) -> tf.Tensor:
+def encode_sources(texts, source_encoder: TextEncoder, spec: DecodeSpec) -> tf.Tensor:
     """Same framing as the training pipeline; right-padded with 0."""
-    return frame_source(source_encoder.encode(texts), max_source_len, reverse_source).to_tensor(0)
+    return frame_source(source_encoder.encode(texts), spec.max_source_len, spec.reverse_source).to_tensor(0)
 
 
 def translate_strings(texts, parts, source_encoder: TextEncoder, target_encoder: TextEncoder,
                       spec: DecodeSpec) -> tf.Tensor:
     """[B] source strings -> [B] translations (greedy when spec.beam_size is 1, else the best beam)."""
-    source_ids = encode_sources(texts, source_encoder, spec.max_source_len, spec.reverse_source)
+    source_ids = encode_sources(texts, source_encoder, spec)
     if spec.beam_size <= 1:
         target_ids = greedy_decode(parts, source_ids, spec.max_decode_len)
     else:
@@ -29,7 +28,7 @@ def translate_strings(texts, parts, source_encoder: TextEncoder, target_encoder:
 
 def translate_beams(texts, parts, source_encoder: TextEncoder, target_encoder: TextEncoder, spec: DecodeSpec):
     """[B] strings -> ([B, K] translations, [B, K] length-normalised log-prob scores), best first."""
-    source_ids = encode_sources(texts, source_encoder, spec.max_source_len, spec.reverse_source)
+    source_ids = encode_sources(texts, source_encoder, spec)
     ids, scores = beam_search_decode(parts, source_ids, spec.max_decode_len, spec.beam_size, spec.length_penalty)
     shape = tf.shape(ids)
     flat = target_encoder.decode(tf.reshape(ids, [shape[0] * shape[1], shape[2]]))
