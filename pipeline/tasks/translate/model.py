@@ -83,11 +83,10 @@ def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> ker
     attention = getattr(cfg, "attention", "none")
     for j in range(cfg.decoder_layers):
         out, _, _ = _lstm(cfg.units, f"decoder_lstm_{j + 1}")(y, initial_state=init[j])
-        # With attention the top layer's output is the attention query: dropping it scrambles
-        # where the model looks and slowed early learning (epoch-1 val BLEU 1.1 with, 2.1
-        # without, docs/benchmarks.md). Peers (JoeyNMT, OpenNMT) drop only the attentional vector.
-        if j < cfg.decoder_layers - 1 or attention == "none":
-            out = keras.layers.Dropout(cfg.dropout, name=f"decoder_dropout_{j + 1}")(out)
+        # Dropout on every decoder layer, the top one (the attention query) included: without it
+        # the decoder leans on its own language model and learns to use the source far later
+        # (Multi30k, 12 epochs: test BLEU 7.6 without, 27.0 with; docs/training.md).
+        out = keras.layers.Dropout(cfg.dropout, name=f"decoder_dropout_{j + 1}")(out)
         y = keras.layers.Add(name=f"decoder_residual_{j + 1}")([y, out]) if residual and j > 0 else out
     if attention != "none":
         y = _luong_attention(attention, cfg.units, y, x)
