@@ -145,6 +145,19 @@ class TrainConfig(DistributeOptions, TensorBoardOptions):
     shuffle_buffer: int = Field(10000, ge=1, description="tf.data shuffle buffer of the training pairs")
     steps_per_epoch: int | None = Field(None, ge=1, description="cap batches per epoch (tests); null: whole split")
     jit_compile: bool = Field(False, description="XLA-compile the train step; slower for these LSTMs on CPU")
+    average_last_epochs: int | None = Field(None, ge=2, description="end with the mean of the weights of the "
+                                                                    "last N epochs (checkpoint averaging); null: off")
+
+    @model_validator(mode="after")
+    def _averaging_fits(self):
+        n = self.average_last_epochs
+        if n is not None and n > self.epochs:
+            raise ValueError(f"train.average_last_epochs={n} is more than train.epochs={self.epochs}; "
+                             f"allowed: 2..{self.epochs} or null")
+        if n is not None and self.early_stopping_patience:
+            raise ValueError("train.average_last_epochs and train.early_stopping_patience are both set: early "
+                             "stopping restores one epoch's weights, averaging replaces them; set one to null")
+        return self
 
     @model_validator(mode="after")
     def _one_warmup(self):

@@ -134,7 +134,8 @@ def train(ctx) -> dict:
     callbacks = translator_callbacks(
         cfg.train, tokens_per_epoch=tokens_per_epoch, batches_per_epoch=batches_per_epoch,
         backup_dir=Path(cfg.work_dir) / cfg.name / f".train-backup-{ctx.fingerprint[:12]}",
-        tracking_callback=ctx.tracking.keras_callback(), val_bleu=val_bleu, resume=ctx.resume_options())
+        tracking_callback=ctx.tracking.keras_callback(), val_bleu=val_bleu, resume=ctx.resume_options(),
+        log=ctx.log)
     if cfg.train.tensorboard:
         callbacks.append(tensorboard_callback(ctx.out_dir / TENSORBOARD_DIR, cfg.train.profile_batches))
     callbacks += ctx.callbacks  # after MLflow's: a sweep's pruner may stop the trial here
