@@ -18,36 +18,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.cli_setup import setup_like_the_cli  # noqa: E402
+from bench.translate_prepared import add_prepared_args, load_prepared  # noqa: E402
 
 ALLOCATOR = setup_like_the_cli()  # before TensorFlow starts
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("config")
-    p.add_argument("prepare_dir", help="the config's prepare stage output (vocabularies and data)")
+    add_prepared_args(p)
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--every", type=int, default=25, help="print the mean loss of this many steps")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 
     import keras
     import numpy as np
 
     from bench.kernel_swap import keras_lstm_in
-    from components.text.vocab import Vocabulary
     from components.training import fit
     from components.training.losses import MaskedTokenAccuracy, masked_cross_entropy
-    from pipeline.config import load_config
     from pipeline.tasks.translate import data
     from pipeline.tasks.translate import model as translator
-    from pipeline.tasks.translate.stages import SOURCE_VOCAB, TARGET_VOCAB
 
-    cfg = load_config(args.config, args.overrides)
-    prep = Path(args.prepare_dir)
-    src_vocab, tgt_vocab = Vocabulary.load(prep / SOURCE_VOCAB), Vocabulary.load(prep / TARGET_VOCAB)
-    splits = data.splits(data.data_source(cfg.data), cfg.data, prep)
+    prepared = load_prepared(args)
+    cfg, src_vocab, tgt_vocab, splits = prepared.cfg, prepared.source_vocab, prepared.target_vocab, prepared.splits
     print(f"{ALLOCATOR}; {args.config}: {args.steps} steps per variant", flush=True)
     for variant in ("keras", "fast"):
         keras.utils.set_random_seed(cfg.seed)

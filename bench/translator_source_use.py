@@ -21,35 +21,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.cli_setup import setup_like_the_cli  # noqa: E402
+from bench.translate_prepared import add_prepared_args, load_prepared  # noqa: E402
 
 ALLOCATOR = setup_like_the_cli()  # before TensorFlow starts
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("config")
-    p.add_argument("prepare_dir", help="the config's prepare stage output (vocabularies and data)")
+    add_prepared_args(p)
     p.add_argument("weights", nargs="+", help="*.weights.h5 backups or a model.keras")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from components.text.vocab import Vocabulary
     from components.training.losses import per_token_cross_entropy, token_mask
-    from pipeline.config import load_config
     from pipeline.tasks.translate import data
     from pipeline.tasks.translate.model import build_translator
-    from pipeline.tasks.translate.stages import SOURCE_VOCAB, TARGET_VOCAB
 
-    cfg = load_config(args.config, args.overrides)
-    prep = Path(args.prepare_dir)
-    src_vocab, tgt_vocab = Vocabulary.load(prep / SOURCE_VOCAB), Vocabulary.load(prep / TARGET_VOCAB)
-    val = data.batches_for_config(cfg, data.splits(data.data_source(cfg.data), cfg.data, prep)["validation"],
-                                  src_vocab, tgt_vocab, batch_size=cfg.evaluate.batch_size, shuffle=False)
+    prepared = load_prepared(args)
+    cfg, src_vocab, tgt_vocab = prepared.cfg, prepared.source_vocab, prepared.target_vocab
+    val = data.batches_for_config(cfg, prepared.splits["validation"], src_vocab, tgt_vocab,
+                                  batch_size=cfg.evaluate.batch_size, shuffle=False)
     print(f"{ALLOCATOR}; {args.config}", flush=True)
     for weights in args.weights:
         model = build_translator(cfg.model, len(src_vocab), len(tgt_vocab))

@@ -5,29 +5,16 @@ import pytest
 
 from components.training.averaging import WeightAveraging
 from components.training.resume import ResumableTraining
+from tests.support.tiny_fit import regression_data, regression_model
 
 
 class Stop(Exception):
     pass
 
 
-def _model():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dropout(0.1),
-                              keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
-    return model
-
-
-def _data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 4)).astype("float32")
-    return x, x.sum(axis=1, keepdims=True)
-
-
 def _fit(epochs, last, backup=None, stop_after=None):
     """Returns the model and the trainable weights seen at every epoch end (before averaging)."""
-    model, seen = _model(), {}
+    model, seen = regression_model(0.1), {}
     record = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda e, logs: seen.__setitem__(e + 1, [v.numpy().copy() for v in model.trainable_variables]))
     averaging = WeightAveraging(last, epochs)
@@ -37,7 +24,7 @@ def _fit(epochs, last, backup=None, stop_after=None):
             if stop_after is not None and epoch > stop_after:
                 raise Stop(epoch)
         callbacks.append(ResumableTraining(backup, stateful=(averaging,), check_interrupt=check, log=lambda _: None))
-    x, y = _data()
+    x, y = regression_data()
     try:
         model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, callbacks=callbacks)
     except Stop:

@@ -2,32 +2,19 @@
 import json
 
 import keras
-import numpy as np
 import pytest
 
 from components.training.resume import ResumableTraining
+from tests.support.tiny_fit import regression_data, regression_model
 
 
 class Stop(Exception):
     pass
 
 
-def _model():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
-    return model
-
-
-def _data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 4)).astype("float32")
-    return x, x.sum(axis=1, keepdims=True)
-
-
 def _fit(backup, epochs, stop_after=None, lines=None, **kw):
     """One `fit`; `stop_after=N` raises (like a signal at a safe point) once epoch N is checkpointed."""
-    model = _model()
+    model = regression_model()
     early = keras.callbacks.EarlyStopping(monitor="loss", patience=50, restore_best_weights=True)
     plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=50)
 
@@ -37,7 +24,7 @@ def _fit(backup, epochs, stop_after=None, lines=None, **kw):
 
     resumable = ResumableTraining(backup, stateful=(plateau, early), check_interrupt=check,
                                   log=(lines if lines is not None else []).append, **kw)
-    x, y = _data()
+    x, y = regression_data()
     try:
         model.fit(x, y, batch_size=16, epochs=epochs, verbose=0, callbacks=[plateau, early, resumable])
     except Stop:
@@ -101,14 +88,14 @@ def test_fresh_clears_backups(tmp_path):
 
 
 def test_early_stopped_checkpoint_does_not_train_on(tmp_path):
-    model = _model()
+    model = regression_model()
     early = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9, restore_best_weights=True)
     resumable = ResumableTraining(tmp_path / "b", stateful=(early,), log=lambda m: None)
-    x, y = _data()
+    x, y = regression_data()
     model.fit(x, y, epochs=10, verbose=0, callbacks=[early, resumable])
     stopped_at = len(resumable.history["loss"])
     assert stopped_at < 10
-    model = _model()
+    model = regression_model()
     early = keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9, restore_best_weights=True)
     again = ResumableTraining(tmp_path / "b", stateful=(early,), log=lambda m: None)
     model.fit(x, y, epochs=10, verbose=0, callbacks=[early, again])
@@ -122,9 +109,9 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path):
     """ENOSPC while writing epoch 2's weights: an OSError naming the file, no partial file, epoch 1 intact."""
     import errno
 
-    model = _model()
+    model = regression_model()
     resumable = ResumableTraining(tmp_path / "b", log=lambda m: None)
-    x, y = _data()
+    x, y = regression_data()
     model.fit(x, y, epochs=1, verbose=0, callbacks=[resumable])
     real_save = model.save_weights
 
