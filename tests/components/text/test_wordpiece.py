@@ -65,3 +65,12 @@ def test_learning_is_deterministic(german):
     first = [t.decode("utf-8") for t in enc.tokens.numpy()]
     for _ in range(3):
         assert fit_vocabulary(train, kind="wordpiece", max_size=1500).tokens == tuple(first)
+
+
+def test_no_piece_holds_a_unicode_space():
+    """U+00A0 (Multi30k German) and U+202F (Tatoeba French, before ?!) stay inside in-graph words
+    but split words in the trainer: continuation pieces are collected the trainer's way, so the
+    vocabulary is the one the recorded runs learned (no `@@\\u202f`)."""
+    lines = ["Cours\u202f!", "Ein\u00a0Hund rennt.", "Wie geht's\u202f?"] * 20
+    tokens = fit_vocabulary(lines, kind="wordpiece", max_size=200).tokens
+    assert not [t for t in tokens if "\u00a0" in t or "\u202f" in t]
