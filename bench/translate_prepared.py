@@ -33,3 +33,17 @@ def load_prepared(args: argparse.Namespace) -> Prepared:
     prep = Path(args.prepare_dir)
     return Prepared(cfg, Vocabulary.load(prep / SOURCE_VOCAB), Vocabulary.load(prep / TARGET_VOCAB),
                     data.splits(data.data_source(cfg.data), cfg.data, prep))
+
+
+def trained_translator(prepared: Prepared, path: str):
+    """The config's translator with the weights of a training backup (`*.weights.h5`) or a `model.keras`."""
+    import keras
+
+    from pipeline.tasks.translate.model import build_translator
+
+    model = build_translator(prepared.cfg.model, len(prepared.source_vocab), len(prepared.target_vocab))
+    if path.endswith(".keras"):
+        model.set_weights(keras.saving.load_model(path, compile=False).get_weights())
+    else:
+        model.load_weights(path)
+    return model

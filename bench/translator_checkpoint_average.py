@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.cli_setup import setup_like_the_cli  # noqa: E402
-from bench.translate_prepared import add_prepared_args, load_prepared  # noqa: E402
+from bench.translate_prepared import add_prepared_args, load_prepared, trained_translator  # noqa: E402
 
 ALLOCATOR = setup_like_the_cli()  # before TensorFlow starts
 
@@ -29,7 +29,6 @@ def main() -> None:
     p.add_argument("models", nargs="+", help="WEIGHTS or WEIGHTS+WEIGHTS+... (averaged)")
     args = p.parse_args()
 
-    import keras
     import numpy as np
 
     from components.data import corpus
@@ -44,12 +43,7 @@ def main() -> None:
     print(f"{ALLOCATOR}; {args.config}: {len(sources)} test pairs", flush=True)
 
     def trainable(path: str) -> list[np.ndarray]:
-        model = build_translator(cfg.model, len(src_vocab), len(tgt_vocab))
-        if path.endswith(".keras"):
-            model.set_weights(keras.saving.load_model(path, compile=False).get_weights())
-        else:
-            model.load_weights(path)
-        return [v.numpy() for v in model.trainable_variables]
+        return [v.numpy() for v in trained_translator(prepared, path).trainable_variables]
 
     for group in args.models:
         paths = group.split("+")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.cli_setup import setup_like_the_cli  # noqa: E402
-from bench.translate_prepared import add_prepared_args, load_prepared  # noqa: E402
+from bench.translate_prepared import add_prepared_args, load_prepared, trained_translator  # noqa: E402
 
 ALLOCATOR = setup_like_the_cli()  # before TensorFlow starts
 
@@ -38,7 +38,6 @@ def main() -> None:
 
     from components.training.losses import per_token_cross_entropy, token_mask
     from pipeline.tasks.translate import data
-    from pipeline.tasks.translate.model import build_translator
 
     prepared = load_prepared(args)
     cfg, src_vocab, tgt_vocab = prepared.cfg, prepared.source_vocab, prepared.target_vocab
@@ -46,11 +45,7 @@ def main() -> None:
                                   batch_size=cfg.evaluate.batch_size, shuffle=False)
     print(f"{ALLOCATOR}; {args.config}", flush=True)
     for weights in args.weights:
-        model = build_translator(cfg.model, len(src_vocab), len(tgt_vocab))
-        if weights.endswith(".keras"):
-            model.set_weights(keras.models.load_model(weights, compile=False).get_weights())
-        else:
-            model.load_weights(weights)
+        model = trained_translator(prepared, weights)
         has_attention = any(layer.name == "attention" for layer in model.layers)
         attention = keras.Model(model.inputs, model.get_layer("attention").output) if has_attention else None
         sums = {"own": 0.0, "shifted": 0.0}
