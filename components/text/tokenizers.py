@@ -12,7 +12,10 @@ Whitespace: split on whitespace only, joined back with single spaces -- the clas
 PTB/WikiText language-model convention, so perplexities compare with other toolkits.
 Character level: every Unicode code point is a piece (spaces and newlines included).
 Round-trip is byte-exact for text with single spaces between words and no leading or
-trailing whitespace (other whitespace runs are normalised to one space).
+trailing whitespace (other whitespace runs are normalised to one space). Word level treats
+Unicode spaces (U+00A0, U+202F before French `?!`, ...) as plain spaces: TF's split and RE2's
+`\s` are ASCII-only, so without this `Cours\u202f!` kept the space as a piece of its own, which
+no vocabulary learned (the trainer splits on Unicode spaces) and which encoded as `<unk>`.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ GLUE = "##"
 _WORD_CHAR = r"\p{L}\p{M}\p{N}_\x{200C}\x{200D}"  # letters, marks, digits, ZWNJ/ZWJ
 _PUNCT = rf"[^{_WORD_CHAR}\s]"
 _WORD = rf"[{_WORD_CHAR}]"
+_UNICODE_SPACE = r"[\p{Z}\x{0085}]"  # space separators, line/paragraph separators, NEL
 
 KINDS = ("word", "whitespace", "char")
 
@@ -31,6 +35,7 @@ def word_pieces(texts: tf.Tensor, lowercase: bool = False) -> tf.RaggedTensor:
     texts = tf.convert_to_tensor(texts, tf.string)
     if lowercase:
         texts = tf.strings.lower(texts, encoding="utf-8")
+    texts = tf.strings.regex_replace(texts, _UNICODE_SPACE, " ")
     # Every punctuation char becomes its own glued piece ...
     marked = tf.strings.regex_replace(texts, f"({_PUNCT})", r" ##\1")
     # ... unless it followed whitespace or began the text (then it is not glued).

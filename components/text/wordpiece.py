@@ -94,9 +94,7 @@ def learn_vocabulary(texts: list[str], size: int, reserved: tuple[str, ...], low
         pieces = tokenizers.word_pieces(tf.constant(texts[i:i + 2048]), lowercase=lowercase)
         for row in pieces.to_list():
             line = [word.decode("utf-8") for word in row]
-            # HF's WhitespaceSplit also splits on Unicode spaces (U+00A0, U+202F) that the
-            # in-graph split keeps inside words: split the same way, so no piece holds one.
-            tails.update(c for word in line for part in word.split() for c in part[1:])
+            tails.update(c for word in line for c in word[1:])
             words.append(" ".join(line))
     continuations = [SUFFIX + c for c in sorted(tails)]
     tok = Tokenizer(models.WordPiece(unk_token=reserved[1], continuing_subword_prefix=SUFFIX,

@@ -18,6 +18,12 @@ def test_word_pieces_split_punctuation_and_mark_glue():
     assert [p.decode() for p in pieces[2]] == ["آپ", "کیسے", "ہو", "؟"]
 
 
+def test_unicode_spaces_split_words_like_a_space():
+    texts = tf.constant(["Cours\u202f!", "Ein\u00a0Hund", "a\u3000b\u2009c"])
+    assert [[p.decode() for p in row] for row in word_pieces(texts).to_list()] == [
+        ["Cours", "!"], ["Ein", "Hund"], ["a", "b", "c"]]
+
+
 def test_word_round_trip_is_byte_exact():
     texts = URDU + MIXED
     assert _strings(join_word_pieces(word_pieces(tf.constant(texts)))) == texts
