@@ -133,10 +133,11 @@ def test_rerun_skips_everything_and_a_train_change_reruns_downstream_only(first_
 
 
 def test_attention_and_beam_search_variant_end_to_end(tmp_path, server):
-    """Luong attention + beam 3 + warmup/cosine + early stopping on val BLEU + residual
-    connections + reversed source, through export."""
+    """Luong attention (scaled scores) + beam 3 + warmup/cosine + early stopping on val BLEU +
+    residual connections + reversed source, through export."""
     args = ["run", CONFIG, "--set", f"work_dir={tmp_path}/work", "--set", f"export.export_dir={tmp_path}/exports",
-            "--set", "model.attention=general", "--set", "evaluate.beam_size=3",
+            "--set", "model.attention=general", "--set", "model.attention_scaled=true",
+            "--set", "evaluate.beam_size=3",
             "--set", "train.lr_schedule=warmup_cosine", "--set", "train.warmup_steps=5",
             "--set", "train.early_stopping_metric=val_bleu", "--set", "train.early_stopping_patience=3",
             "--set", "train.val_bleu_examples=20", "--set", "train.label_smoothing=0.1",

@@ -108,6 +108,9 @@ class TranslatorModelConfig(Section):
     )
     attention: Literal["none", "dot", "general"] = Field(
         "none", description="Luong global attention over the encoder top layer's outputs (score)")
+    attention_scaled: bool = Field(
+        False, description="divide the attention scores by sqrt(units) (scaled dot product): the softmax "
+                           "stays soft while the alignment is learned; no new weights")
     residual: bool = Field(
         False, description="residual connections around every stacked LSTM layer above the first "
                            "(GNMT); deep stacks train faster, layer count and cuDNN eligibility unchanged")

@@ -89,7 +89,7 @@ def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> ker
         out = keras.layers.Dropout(cfg.dropout, name=f"decoder_dropout_{j + 1}")(out)
         y = keras.layers.Add(name=f"decoder_residual_{j + 1}")([y, out]) if residual and j > 0 else out
     if attention != "none":
-        y = _luong_attention(attention, cfg.units, y, x)
+        y = _luong_attention(attention, cfg.units, y, x, getattr(cfg, "attention_scaled", False))
         y = keras.layers.Dropout(cfg.dropout, name="attention_dropout")(y)
     logits = keras.layers.Dense(target_vocab_size, name="output_projection")(y)
     model = keras.Model({"source": source, "target_in": target_in}, logits, name="translator")
@@ -97,11 +97,13 @@ def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> ker
     return model
 
 
-def _luong_attention(score: str, units: int, decoder_out, encoder_out):
+def _luong_attention(score: str, units: int, decoder_out, encoder_out, scaled: bool = False):
     """Luong et al. (2015) global attention; the Keras layer masks source padding (mask_zero)."""
     query = decoder_out
     if score == "general":  # h_t^T W h_s == (W^T h_t) . h_s
         query = keras.layers.Dense(units, use_bias=False, name="attention_query")(query)
+    if scaled:  # scores / sqrt(units): keeps the softmax soft while the alignment is learned
+        query = keras.layers.Rescaling(units ** -0.5, name="attention_scale")(query)
     context, _ = keras.layers.Attention(score_mode="dot", name="attention")(
         [query, encoder_out], return_attention_scores=True)
     merged = keras.layers.Concatenate(name="attention_concat")([context, decoder_out])
@@ -120,6 +122,7 @@ class TranslatorParts:
     attention: keras.layers.Attention | None = None
     attention_query: keras.layers.Dense | None = None
     attention_combine: keras.layers.Dense | None = None
+    attention_scale: keras.layers.Rescaling | None = None
     residual: bool = False  # decoder layers above the first add their input to their output
 
     def initial_states(self, source_ids):
@@ -145,6 +148,8 @@ class TranslatorParts:
             new_states.append(list(state))
         if self.attention is not None:
             query = x if self.attention_query is None else self.attention_query(x)
+            if self.attention_scale is not None:
+                query = self.attention_scale(query)
             context = self.attention([query[:, None, :], encoder_out], mask=[None, source_mask])[:, 0, :]
             x = self.attention_combine(tf.concat([context, x], axis=-1))
         return self.output_projection(x), new_states
@@ -168,7 +173,7 @@ def translator_parts(model: keras.Model) -> TranslatorParts:
     enc_out = model.get_layer(top).output if top in names else encoder_lstms[-1].output[0]
     encoder = keras.Model(source, [enc_out, *init_tensors], name="encoder")
     optional = {n: model.get_layer(n) if n in names else None
-                for n in ("attention", "attention_query", "attention_combine")}
+                for n in ("attention", "attention_query", "attention_combine", "attention_scale")}
     return TranslatorParts(encoder, init_mask, model.get_layer("target_embedding"),
                            [ly.cell for ly in decoder_lstms], model.get_layer("output_projection"),
                            decoder_lstms[0].units, **optional,

@@ -12,10 +12,10 @@ from pipeline.tasks.translate.model import build_translator, translator_parts
 SOURCE = tf.constant([[5, 6, 7, EOS_ID, 0, 0], [8, 9, EOS_ID, 0, 0, 0], [10, EOS_ID, 0, 0, 0, 0]])
 
 
-def _parts(attention="none", seed=0, residual=False):
+def _parts(attention="none", seed=0, residual=False, scaled=False):
     keras.utils.set_random_seed(seed)
     model = build_translator(TranslatorModelConfig(embedding_dim=8, units=16, dropout=0.0, attention=attention,
-                                                   residual=residual), 30, 12)
+                                                   residual=residual, attention_scaled=scaled), 30, 12)
     return model, translator_parts(model)
 
 
@@ -37,11 +37,13 @@ def _sequence_logprob(model, source, target):
     return sum(logp[i, t] for i, t in enumerate(seq)), len(seq)
 
 
-@pytest.mark.parametrize("attention,residual", [("general", False), ("general", True), ("none", True)])
-def test_beam_scores_sorted_and_equal_to_the_models_logprob(attention, residual):
+@pytest.mark.parametrize("attention,residual,scaled", [("general", False, False), ("general", True, False),
+                                                       ("none", True, False), ("general", True, True),
+                                                       ("dot", False, True)])
+def test_beam_scores_sorted_and_equal_to_the_models_logprob(attention, residual, scaled):
     # The replay runs the full training graph, so this also checks that step-by-step decoding
-    # wires attention and residual connections exactly as the trained model does.
-    model, parts = _parts(attention, seed=3, residual=residual)
+    # wires attention (scaled or not) and residual connections exactly as the trained model does.
+    model, parts = _parts(attention, seed=3, residual=residual, scaled=scaled)
     ids, scores = tf.function(lambda s: beam_search_decode(parts, s, 8, 4, 0.6))(SOURCE)
     ids, scores = ids.numpy(), scores.numpy()
     assert ids.shape[:2] == (3, 4)

@@ -118,3 +118,23 @@ def test_dropout_reaches_the_attention_query_in_training_only(attention):
     np.testing.assert_allclose(lstm_out, kept)
     if attention != "none":  # and it is what the attention scores with
         assert model.get_layer("attention_query").input.name == model.get_layer("decoder_dropout_3").output.name
+
+
+
+@pytest.mark.parametrize("attention", ["dot", "general"])
+def test_scaled_attention_divides_the_scores_by_sqrt_units(attention):
+    """Same weights, logits / sqrt(16) = 4: softmax(log w / 4) renormalised gives the scaled weights."""
+    plain, scaled = _model(attention=attention), _model(attention=attention, attention_scaled=True)
+    assert plain.count_params() == scaled.count_params()  # a fixed scale, no new weights
+    for layer in lstm_layers(plain):  # saturated, token-specific outputs: peaked scores
+        layer.cell.kernel.assign(layer.cell.kernel * 30.0)
+    scaled.set_weights(plain.get_weights())
+    inputs = {"source": SOURCE, "target_in": TARGET_IN}
+    w_plain = _probe(plain, ["attention"])(inputs)[1].numpy()
+    w_scaled = _probe(scaled, ["attention"])(inputs)[1].numpy()
+    real = SOURCE[:, None, :] != 0  # [B, 1, S] against weights [B, T, S]
+    assert np.all(w_scaled[~np.broadcast_to(real, w_scaled.shape)] == 0)
+    expect = np.where(real, np.exp(np.log(np.where(real, w_plain, 1.0)) / 4), 0.0)
+    expect /= expect.sum(-1, keepdims=True)
+    np.testing.assert_allclose(w_scaled, expect, rtol=1e-4, atol=1e-6)
+    assert w_plain.max() > 0.4 and w_scaled.max() < w_plain.max()  # peaked, then flatter
