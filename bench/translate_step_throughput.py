@@ -13,6 +13,7 @@ Variants:
   before   keras.layers.LSTM and the log-softmax label-smoothed loss (the code before issue 22)
   after    FastLSTM (components/models/fast_lstm.py) and the fused sparse cross-entropy
   lstm     FastLSTM with the old loss (the LSTM kernel alone)
+  bf16     after, with model.backward_dtype=bfloat16 (gradient matmuls in bf16, forward float32)
 
 A variant named more than once alternates; the summary uses each variant's median.
 """
@@ -74,9 +75,10 @@ def run_variant(variant: str, cfg, data, steps: int) -> float:
 
     with keras_lstm_in(translator, enabled=variant == "before"):
         keras.utils.set_random_seed(0)
-        model = translator.build_translator(cfg.model, 5000, 5000)
+        model_cfg = cfg.model.model_copy(update={"backward_dtype": "bfloat16"}) if variant == "bf16" else cfg.model
+        model = translator.build_translator(model_cfg, 5000, 5000)
     ls = cfg.train.label_smoothing
-    loss = masked_cross_entropy(ls) if variant == "after" else old_masked_cross_entropy(ls)
+    loss = masked_cross_entropy(ls) if variant in ("after", "bf16") else old_masked_cross_entropy(ls)
     model.compile(optimizer=fit.make_optimizer(cfg.train.optimizer_spec(), 10_000), loss=loss)
     for x, y in data:  # trace every shape once
         model.train_on_batch(x, y)
@@ -107,14 +109,15 @@ def main() -> None:
           flush=True)
     results: dict[str, list[float]] = {}
     for variant in args.variants.split(","):
-        if variant not in ("before", "after", "lstm"):
+        if variant not in ("before", "after", "lstm", "bf16"):
             raise SystemExit(f"unknown variant {variant!r}")
         tps = run_variant(variant, cfg, data, args.steps)
         results.setdefault(variant, []).append(tps)
         print(f"{variant:<7} {tps:>8,.0f} target tokens/s", flush=True)
     median = {v: statistics.median(xs) for v, xs in results.items()}
     print("median target tokens/s: " + ", ".join(f"{v} {x:,.0f}" for v, x in median.items()), flush=True)
-    for num, den in (("after", "before"), ("lstm", "before"), ("after", "lstm")):
+    for num, den in (("after", "before"), ("lstm", "before"), ("after", "lstm"), ("bf16", "before"),
+                     ("bf16", "after")):
         if num in median and den in median:
             print(f"{num} / {den}: {median[num] / median[den]:.2f}x", flush=True)
 

@@ -1,4 +1,4 @@
-"""The LM's output projection with a bfloat16 backward pass and an exact float32 forward.
+"""Matmuls with a bfloat16 backward pass and an exact float32 forward (output projections, LSTMs).
 
 Why not Keras' `mixed_bfloat16` Dense: it rounds the logits themselves to bf16 (8-bit mantissa),
 and TF's CPU matmul has no bf16-in / float32-out kernel, so every logit carries an error of
@@ -7,6 +7,9 @@ with the bias add and softmax moved back to float32). Here the forward matmul, t
 softmax and the loss stay float32, so the loss the model optimises and the perplexity it reports
 are exact; only the two gradient matmuls (dW = x^T dy and dx = dy W^T, two thirds of the
 layer's FLOPs) take bf16 inputs (AVX512-BF16 / AMX on this CPU) and return float32.
+Used by the LM's and the translator's output projections and by FastLSTM's input-projection and
+recurrent-weight gradients (`bf16_backward`). Outside training (evaluation, export) the layer is
+a plain float32 Dense, so inference graphs hold no custom gradient.
 """
 from __future__ import annotations
 
@@ -33,4 +36,6 @@ class Bf16BackwardDense(keras.layers.Dense):
     """keras.layers.Dense (same weights and names) whose gradient matmuls run in bf16; no activation."""
 
     def call(self, inputs, training=None):
+        if not training:  # same numbers either way; inference graphs stay a plain Dense
+            return super().call(inputs)
         return matmul_bf16_backward(inputs, tf.convert_to_tensor(self.kernel)) + self.bias

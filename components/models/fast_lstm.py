@@ -26,6 +26,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from components.models.bf16_projection import matmul_bf16_backward
+
 # Gate order is Keras': i, f, g (cell candidate), o.
 
 
@@ -74,8 +76,12 @@ def _forward_loop(xw, h0, c0, u, mask):
     return acts.stack(), tcs.stack(), hs, cs.stack(), outs.stack() if masked else hs, h_last, c_last
 
 
-def _backward_loop(d_outputs, d_h_last, d_c_last, acts, tcs, hs, cs, h0, c0, u, mask):
-    """Backward steps: returns dz' for all steps [T, B, 4u], dU', dh0, dc0."""
+def _backward_loop(d_outputs, d_h_last, d_c_last, acts, tcs, hs, cs, h0, c0, u, mask, bf16=False):
+    """Backward steps: returns dz' for all steps [T, B, 4u], dU', dh0, dc0.
+
+    bf16: dU' (one big matmul after the loop) takes bf16 inputs; the per-step dz @ U^T, which
+    carries the gradient through time, stays float32.
+    """
     n_steps = tf.shape(acts)[0]
     units = u.shape[0]
     _, _, shift = _gate_vectors(units, acts.dtype)
@@ -113,7 +119,12 @@ def _backward_loop(d_outputs, d_h_last, d_c_last, acts, tcs, hs, cs, h0, c0, u, 
         lambda t, *_: t >= 0, back, (n_steps - 1, tf.ensure_shape(d_h_last, hs.shape[1:]),
                                      tf.ensure_shape(d_c_last, hs.shape[1:]), tf.zeros_like(hs[0]), dzs))
     dzs = dzs.stack()
-    du = tf.matmul(tf.reshape(h_prev, [-1, units]), tf.reshape(dzs, [-1, 4 * units]), transpose_a=True)
+    h_flat, dz_flat = tf.reshape(h_prev, [-1, units]), tf.reshape(dzs, [-1, 4 * units])
+    if bf16:
+        du = tf.cast(tf.matmul(tf.cast(h_flat, tf.bfloat16), tf.cast(dz_flat, tf.bfloat16), transpose_a=True),
+                     dzs.dtype)
+    else:
+        du = tf.matmul(h_flat, dz_flat, transpose_a=True)
     return dzs, du, dh0, dc0
 
 
@@ -126,7 +137,7 @@ _forward_jit = tf.function(_forward_loop, jit_compile=True)
 _backward_jit = tf.function(_backward_loop, jit_compile=True)
 
 
-def _recurrence(xw, h0, c0, u, mask, jit: bool | None = None):
+def _recurrence(xw, h0, c0, u, mask, jit: bool | None = None, bf16: bool = False):
     """The LSTM recurrence over a precomputed, g-prescaled input projection (time-major).
 
     xw [T, B, 4u] = (x @ W + b) * scale; u [units, 4u] = U * scale; mask [T, B, 1] float or None.
@@ -143,7 +154,7 @@ def _recurrence(xw, h0, c0, u, mask, jit: bool | None = None):
         acts, tcs, hs, cs, outputs, h_last, c_last = fwd(*(tf.stop_gradient(v) for v in (xw, h0, c0, u)), mask)
 
         def grad(d_outputs, d_h_last, d_c_last):
-            dzs, du, dh0, dc0 = bwd(d_outputs, d_h_last, d_c_last, acts, tcs, hs, cs, h0, c0, u, mask)
+            dzs, du, dh0, dc0 = bwd(d_outputs, d_h_last, d_c_last, acts, tcs, hs, cs, h0, c0, u, mask, bf16)
             return dzs, dh0, dc0, du, None
 
         return (outputs, h_last, c_last), grad
@@ -153,12 +164,13 @@ def _recurrence(xw, h0, c0, u, mask, jit: bool | None = None):
 
 
 def fast_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, mask=None, go_backwards=False,
-                       jit: bool | None = None):
+                       jit: bool | None = None, bf16_backward: bool = False):
     """[B, T, in] -> (outputs [B, T, units], h_T, c_T) with Keras LSTM semantics (generic kernel).
 
     `mask` [B, T] (bool or 0/1); with `go_backwards` the sequence is processed last step first
     and the outputs are in processing order, as Keras returns them. jit: XLA for the recurrence
-    (None: when the shapes are static at trace time).
+    (None: when the shapes are static at trace time). bf16_backward: the gradient matmuls outside
+    the loop (dx, dW, dU) take bf16 inputs (float32 results); the forward is float32 either way.
     """
     units = recurrent_kernel.shape[0]
     scale, _, _ = _gate_vectors(units, x.dtype)
@@ -166,14 +178,15 @@ def fast_lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, mask=None, go_
     if go_backwards:
         xt = tf.reverse(xt, [0])
     shape = tf.shape(xt)
-    xw = tf.matmul(tf.reshape(xt, [-1, shape[2]]), kernel * scale) + bias * scale
+    matmul = matmul_bf16_backward if bf16_backward else tf.matmul
+    xw = matmul(tf.reshape(xt, [-1, shape[2]]), kernel * scale) + bias * scale
     xw = tf.reshape(xw, [shape[0], shape[1], 4 * units])
     mask_t = None
     if mask is not None:
         mask_t = tf.cast(tf.transpose(tf.reshape(mask, tf.shape(mask)[:2]), [1, 0]), x.dtype)[:, :, None]
         if go_backwards:
             mask_t = tf.reverse(mask_t, [0])
-    outputs, h, c = _recurrence(xw, h0, c0, recurrent_kernel * scale, mask_t, jit)
+    outputs, h, c = _recurrence(xw, h0, c0, recurrent_kernel * scale, mask_t, jit, bf16_backward)
     return tf.transpose(outputs, [1, 0, 2]), h, c
 
 
@@ -184,7 +197,21 @@ class LSTM(keras.layers.LSTM):
     The class is named LSTM because Keras derives weight-file paths from the class name
     (`layers/lstm/cell/vars/0`): weights saved from either class load into the other.
     Import it as FastLSTM; it is registered for .keras files as `pipeline>FastLSTM`.
+
+    bf16_backward=True: in training on the CPU kernel, the gradient matmuls outside the recurrence
+    (dx, dW, dU: three of the layer's four backward matmuls) run in bf16; the forward, the
+    per-step gradient through time and the weights stay float32. It enters the config only when set.
     """
+
+    def __init__(self, units, bf16_backward: bool = False, **kwargs):
+        super().__init__(units, **kwargs)
+        self.bf16_backward = bool(bf16_backward)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.bf16_backward:
+            config["bf16_backward"] = True
+        return config
 
     def fast_kernel_problems(self) -> list[str]:
         """Why this layer would use Keras' generic kernel on CPU (empty: the fast kernel)."""
@@ -221,7 +248,8 @@ class LSTM(keras.layers.LSTM):
         outputs, h, c = fast_lstm_sequence(
             sequences, initial_state[0], initial_state[1], tf.convert_to_tensor(cell.kernel),
             tf.convert_to_tensor(cell.recurrent_kernel), tf.convert_to_tensor(cell.bias), mask=mask,
-            go_backwards=self.go_backwards, jit=None if training else False)
+            go_backwards=self.go_backwards, jit=None if training else False,
+            bf16_backward=bool(training) and self.bf16_backward)
         return outputs[:, -1], outputs, [h, c]
 
 

@@ -134,14 +134,15 @@ def test_rerun_skips_everything_and_a_train_change_reruns_downstream_only(first_
 
 def test_attention_and_beam_search_variant_end_to_end(tmp_path, server):
     """Luong attention (scaled scores) + beam 3 + warmup/cosine + early stopping on val BLEU +
-    residual connections + reversed source, through export."""
+    residual connections + reversed source + bf16 gradient matmuls, through export."""
     args = ["run", CONFIG, "--set", f"work_dir={tmp_path}/work", "--set", f"export.export_dir={tmp_path}/exports",
             "--set", "model.attention=general", "--set", "model.attention_scaled=true",
             "--set", "evaluate.beam_size=3",
             "--set", "train.lr_schedule=warmup_cosine", "--set", "train.warmup_steps=5",
             "--set", "train.early_stopping_metric=val_bleu", "--set", "train.early_stopping_patience=3",
             "--set", "train.val_bleu_examples=20", "--set", "train.label_smoothing=0.1",
-            "--set", "model.residual=true", "--set", "text.reverse_source=true"]
+            "--set", "model.residual=true", "--set", "text.reverse_source=true",
+            "--set", "model.backward_dtype=bfloat16"]
     proc = run_cli(args, env={"MLFLOW_TRACKING_URI": server})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     train = json.loads((tmp_path / "work" / "test_translate_tiny" / "train" / "manifest.json").read_text())

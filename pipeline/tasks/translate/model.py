@@ -22,16 +22,19 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
+from components.models.bf16_projection import Bf16BackwardDense
 from components.models.cudnn import assert_cudnn_eligible
 from components.models.fast_lstm import FastLSTM
 
 
-def _lstm(units: int, name: str) -> keras.layers.LSTM:
+def _lstm(units: int, name: str, bf16_backward: bool = False) -> keras.layers.LSTM:
     # Every argument here is what cuDNN requires; do not add recurrent_dropout. FastLSTM is
     # keras.layers.LSTM with a faster CPU kernel (components/models/fast_lstm.py).
+    # bf16_backward is passed only when set, so benches can swap in keras.layers.LSTM.
+    extra = {"bf16_backward": True} if bf16_backward else {}
     return FastLSTM(units, return_sequences=True, return_state=True, activation="tanh",
                     recurrent_activation="sigmoid", use_bias=True, unroll=False,
-                    recurrent_dropout=0.0, name=name)
+                    recurrent_dropout=0.0, name=name, **extra)
 
 
 def bridge_states(kind: str, encoder_states: list, decoder_layers: int, units: int) -> list:
@@ -66,10 +69,11 @@ def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> ker
     x = keras.layers.Embedding(source_vocab_size, cfg.embedding_dim, mask_zero=True,
                                name="source_embedding")(source)
     x = keras.layers.Dropout(cfg.dropout, name="source_embedding_dropout")(x)
-    residual = getattr(cfg, "residual", False)
+    residual = cfg.residual
+    bf16 = cfg.backward_dtype == "bfloat16"  # gradient matmuls only; the forward stays float32
     encoder_states = []
     for i in range(cfg.encoder_layers):
-        out, h, c = _lstm(cfg.units, f"encoder_lstm_{i + 1}")(x)
+        out, h, c = _lstm(cfg.units, f"encoder_lstm_{i + 1}", bf16)(x)
         encoder_states.append((h, c))
         x = keras.layers.Add(name=f"encoder_residual_{i + 1}")([x, out]) if residual and i > 0 else out
         if i < cfg.encoder_layers - 1:
@@ -80,18 +84,19 @@ def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> ker
     # and the loss masks it explicitly (one mechanism, not two).
     y = keras.layers.Embedding(target_vocab_size, cfg.embedding_dim, name="target_embedding")(target_in)
     y = keras.layers.Dropout(cfg.dropout, name="target_embedding_dropout")(y)
-    attention = getattr(cfg, "attention", "none")
+    attention = cfg.attention
     for j in range(cfg.decoder_layers):
-        out, _, _ = _lstm(cfg.units, f"decoder_lstm_{j + 1}")(y, initial_state=init[j])
+        out, _, _ = _lstm(cfg.units, f"decoder_lstm_{j + 1}", bf16)(y, initial_state=init[j])
         # Dropout on every decoder layer, the top one (the attention query) included: without it
         # the decoder leans on its own language model and learns to use the source far later
         # (Multi30k, 12 epochs: test BLEU 7.6 without, 27.0 with; docs/training.md).
         out = keras.layers.Dropout(cfg.dropout, name=f"decoder_dropout_{j + 1}")(out)
         y = keras.layers.Add(name=f"decoder_residual_{j + 1}")([y, out]) if residual and j > 0 else out
     if attention != "none":
-        y = _luong_attention(attention, cfg.units, y, x, getattr(cfg, "attention_scaled", False))
+        y = _luong_attention(attention, cfg.units, y, x, cfg.attention_scaled)
         y = keras.layers.Dropout(cfg.dropout, name="attention_dropout")(y)
-    logits = keras.layers.Dense(target_vocab_size, name="output_projection")(y)
+    dense = Bf16BackwardDense if bf16 else keras.layers.Dense
+    logits = dense(target_vocab_size, name="output_projection")(y)
     model = keras.Model({"source": source, "target_in": target_in}, logits, name="translator")
     assert_cudnn_eligible(model)
     return model

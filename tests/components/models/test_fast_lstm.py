@@ -174,3 +174,39 @@ def test_saved_model_export_has_no_cudnn_or_xla_ops(tmp_path):
     reloaded = tf.saved_model.load(str(tmp_path / "sm"))
     np.testing.assert_allclose(reloaded.signatures["serving_default"](x=x)["output_0"].numpy(),
                                model(x).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_bf16_backward_keeps_the_forward_and_rounds_only_the_gradient_matmuls(use_mask):
+    """bf16_backward: the same outputs as float32; gradients within bf16 rounding, but not bit-equal."""
+    _, exact = _pair(return_sequences=True, return_state=True)
+    bf16 = FastLSTM(U, return_sequences=True, return_state=True, bf16_backward=True)
+    bf16.build((B, T, D))
+    bf16.set_weights(exact.get_weights())
+    x, h0, c0, mask = _data()
+
+    def run(layer):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0, c0])
+            outs = layer(x, initial_state=[h0, c0], mask=mask if use_mask else None, training=True)
+            loss = sum(tf.reduce_sum(o * o * tf.sin(tf.range(U, dtype=tf.float32) + k)) for k, o in enumerate(outs))
+        return outs, tape.gradient(loss, [x, *layer.trainable_weights, h0, c0])
+
+    exact_out, exact_grads = run(exact)
+    bf16_out, bf16_grads = run(bf16)
+    for a, b in zip(exact_out, bf16_out):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-6)  # forward: float32, unchanged
+    names = ["x", "kernel", "recurrent_kernel", "bias", "h0", "c0"]
+    for name, a, b in zip(names, exact_grads, bf16_grads):
+        assert b.dtype == tf.float32
+        scale = float(tf.reduce_max(tf.abs(a)))
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=0.03 * scale, err_msg=name)
+    # dx, dW and dU come from bf16 matmuls; db, dh0 and dc0 do not involve one outside the loop.
+    for name in ("x", "kernel", "recurrent_kernel"):
+        i = names.index(name)
+        assert not np.array_equal(bf16_grads[i].numpy(), exact_grads[i].numpy()), name
+    # Inference (training=False) and the config: a plain FastLSTM whose flag survives a round trip.
+    inference = bf16(x, initial_state=[h0, c0], mask=mask if use_mask else None)[0]
+    np.testing.assert_allclose(inference.numpy(), exact_out[0].numpy(), atol=1e-6)
+    assert FastLSTM.from_config(bf16.get_config()).bf16_backward
+    assert "bf16_backward" not in exact.get_config()  # default configs are unchanged

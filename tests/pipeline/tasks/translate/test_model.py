@@ -138,3 +138,37 @@ def test_scaled_attention_divides_the_scores_by_sqrt_units(attention):
     expect /= expect.sum(-1, keepdims=True)
     np.testing.assert_allclose(w_scaled, expect, rtol=1e-4, atol=1e-6)
     assert w_plain.max() > 0.4 and w_scaled.max() < w_plain.max()  # peaked, then flatter
+
+
+def test_bf16_backward_rounds_only_the_gradient_and_keeps_the_model_portable(tmp_path):
+    """model.backward_dtype=bfloat16: the same logits and weights as float32, gradients within bf16
+    rounding; every LSTM stays cuDNN-eligible and a saved model reloads with the flag."""
+    kw = {"attention": "general", "attention_scaled": True, "residual": True}
+    exact, bf16 = _model(**kw), _model(backward_dtype="bfloat16", **kw)
+    bf16.set_weights(exact.get_weights())
+    assert type(bf16.get_layer("output_projection")).__name__ == "Bf16BackwardDense"
+    assert all(layer.bf16_backward for layer in lstm_layers(bf16))
+    assert not any(layer.bf16_backward for layer in lstm_layers(exact))
+    assert_cudnn_eligible(bf16)
+    inputs = {"source": SOURCE, "target_in": TARGET_IN}
+    labels = tf.constant([[11, 12, EOS_ID], [13, EOS_ID, 0]])
+
+    def loss_and_grads(model):
+        with tf.GradientTape() as tape:
+            logits = model(inputs, training=True)
+            loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+            loss = tf.reduce_mean(loss)
+        return logits, tape.gradient(loss, model.trainable_weights)
+
+    (exact_logits, exact_grads), (bf16_logits, bf16_grads) = loss_and_grads(exact), loss_and_grads(bf16)
+    np.testing.assert_allclose(bf16_logits.numpy(), exact_logits.numpy(), atol=1e-6)
+    differ = 0
+    for w, a, b in zip(exact.trainable_weights, exact_grads, bf16_grads):
+        a, b = tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy()
+        np.testing.assert_allclose(b, a, atol=0.03 * np.abs(a).max() + 1e-9, err_msg=w.path)
+        differ += not np.array_equal(a, b)
+    assert differ >= 6  # output kernel + the LSTMs' kernels and recurrent kernels at least
+    bf16.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert all(layer.bf16_backward for layer in lstm_layers(reloaded))
+    np.testing.assert_allclose(reloaded(inputs).numpy(), exact_logits.numpy(), atol=1e-6)
