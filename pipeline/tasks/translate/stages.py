@@ -54,7 +54,7 @@ def prepare(ctx) -> dict:
     cfg = ctx.cfg
     src = data_source(cfg.data)
     splits = data.splits(src, cfg.data, ctx.out_dir)
-    sizes = {name: int(ds.reduce(0, lambda n, _: n + 1).numpy()) for name, ds in splits.items()}
+    sizes = {name: corpus.count(ds) for name, ds in splits.items()}
     ctx.log(f"{src.description}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     vocabs = {}
     for lang, filename in ((cfg.data.source_lang, SOURCE_VOCAB), (cfg.data.target_lang, TARGET_VOCAB)):
