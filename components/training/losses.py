@@ -22,18 +22,21 @@ def token_mask(y_true) -> tf.Tensor:
 def per_token_cross_entropy(y_true, logits, label_smoothing: float = 0.0) -> tf.Tensor:
     """Per-token (label-smoothed) cross-entropy from logits, without a [.., V] log-probability tensor.
 
-    The fused sparse op computes -log p(y) and its own gradient (softmax - onehot) in one pass.
-    Label smoothing stays exact: its term -mean_v log p(v) = logsumexp(z) - mean(z), and
-    logsumexp(z) = -log p(y) + z_y, so it needs only the label's logit and the logits' mean.
+    Each form is one fused op that computes the loss and its own gradient in a single pass: the
+    sparse op (-log p(y), gradient softmax - onehot) without smoothing; with smoothing the dense op
+    on the smoothed target distribution (1 - e) onehot(y) + e / V, whose loss is exactly
+    (1 - e)(-log p(y)) + e (-mean_v log p(v)). An earlier form added the smoothing term from a
+    gather of the label's logit: its gradient, a scatter into a zero [tokens x V] tensor, cost
+    as much as an output-projection matmul (Multi30k step profile, docs/benchmarks.md).
     """
     y_true = tf.cast(y_true, tf.int32)
     logits = tf.cast(logits, tf.float32)
-    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_true, logits=logits)
-    if label_smoothing:
-        label_logit = tf.gather(logits, y_true, batch_dims=y_true.shape.rank)
-        smooth = nll + label_logit - tf.reduce_mean(logits, axis=-1)
-        nll = (1.0 - label_smoothing) * nll + label_smoothing * smooth
-    return nll
+    if not label_smoothing:
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_true, logits=logits)
+    vocab = tf.shape(logits)[-1]
+    off = label_smoothing / tf.cast(vocab, tf.float32)
+    targets = tf.one_hot(y_true, vocab, on_value=1.0 - label_smoothing + off, off_value=off)
+    return tf.nn.softmax_cross_entropy_with_logits(labels=targets, logits=logits)
 
 
 def global_token_count(mask) -> tf.Tensor:
