@@ -16,6 +16,8 @@ PRIVATE_APIS = [
     ("tensorflow.python.eager.cancellation", "context", "components/serving/execution.py", "tensorflow==2.21.0"),
     ("tensorflow.python.eager.cancellation", "CancellationManager", "components/serving/execution.py",
      "tensorflow==2.21.0"),
+    ("tensorflow.python.profiler.internal._pywrap_profiler_plugin", "xspace_to_tools_data",
+     "bench/profile_translator_step.py", "tensorflow==2.21.0"),
 ]
 
 
