@@ -10,7 +10,7 @@ CONFIG ?= configs/translate_en_fr.yaml
 # decided by the code itself (components/data/paths.py, components/console.py), so commands run
 # outside make behave the same.
 
-.PHONY: run test test-fast lint serve bench clean venv
+.PHONY: run test test-fast lint serve clean venv
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
