@@ -8,7 +8,9 @@ allocator keeps freed regions for reuse. Measured on this project's steps (docs/
 "The CPU allocator"): 2.5-4x fewer page faults, translator step 1.19x, LM 1.22x, the same peak
 memory, the same LM perplexity. It must be chosen before TensorFlow creates its CPU allocator
 (the first op), so the CLI (training and `serve`) calls this first thing; `TF_CPU_ALLOCATOR_USE_BFC=false` in the
-environment keeps TensorFlow's default.
+environment keeps TensorFlow's default. On CPUs where TensorFlow turns oneDNN on by itself
+(AVX512-VNNI/BF16, AMX), oneDNN's own pooling allocator already avoids the faults, and the
+setting changes nothing there.
 """
 from __future__ import annotations
 
