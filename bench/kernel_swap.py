@@ -9,14 +9,20 @@ from __future__ import annotations
 import contextlib
 
 
+def _keras_lstm(units, bf16_backward: bool = False, **kwargs):
+    """A plain keras.layers.LSTM built from FastLSTM's arguments. Keras' kernel has no bf16
+    gradient path, so `bf16_backward` is dropped (the benches compare the float32 kernels)."""
+    import keras
+
+    return keras.layers.LSTM(units, **kwargs)
+
+
 @contextlib.contextmanager
 def keras_lstm_in(model_module, enabled: bool = True):
     """Inside the block, `model_module.FastLSTM` is `keras.layers.LSTM` (when `enabled`)."""
-    import keras
-
     fast_lstm = model_module.FastLSTM
     if enabled:
-        model_module.FastLSTM = keras.layers.LSTM
+        model_module.FastLSTM = _keras_lstm
     try:
         yield
     finally:

@@ -17,16 +17,20 @@ import keras
 import tensorflow as tf
 
 
+def matmul_in_bf16(a, b, **kwargs):
+    """tf.matmul(a, b, **kwargs) on bf16-rounded inputs, returned in a's dtype (TF's CPU matmul has
+    no bf16-in / float32-out kernel, so the result is rounded to bf16 once more before the cast)."""
+    return tf.cast(tf.matmul(tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16), **kwargs), a.dtype)
+
+
 @tf.custom_gradient
 def matmul_bf16_backward(x, kernel):
     """x [..., in] @ kernel [in, out] in float32; its two gradient matmuls in bf16 (float32 results)."""
     def grad(dy):
-        dy16 = tf.cast(dy, tf.bfloat16)
-        dx = tf.matmul(dy16, tf.cast(kernel, tf.bfloat16), transpose_b=True)
+        dx = matmul_in_bf16(dy, kernel, transpose_b=True)
         x2 = tf.reshape(x, [-1, tf.shape(x)[-1]])
-        dy2 = tf.reshape(dy16, [-1, tf.shape(dy)[-1]])
-        dw = tf.matmul(tf.cast(x2, tf.bfloat16), dy2, transpose_a=True)
-        return tf.cast(dx, x.dtype), tf.cast(dw, kernel.dtype)
+        dy2 = tf.reshape(dy, [-1, tf.shape(dy)[-1]])
+        return dx, matmul_in_bf16(x2, dy2, transpose_a=True)
 
     return tf.matmul(x, kernel), grad
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from components.models.bf16_projection import matmul_bf16_backward
+from components.models.bf16_projection import matmul_bf16_backward, matmul_in_bf16
 
 # Gate order is Keras': i, f, g (cell candidate), o.
 
@@ -120,11 +120,7 @@ def _backward_loop(d_outputs, d_h_last, d_c_last, acts, tcs, hs, cs, h0, c0, u, 
                                      tf.ensure_shape(d_c_last, hs.shape[1:]), tf.zeros_like(hs[0]), dzs))
     dzs = dzs.stack()
     h_flat, dz_flat = tf.reshape(h_prev, [-1, units]), tf.reshape(dzs, [-1, 4 * units])
-    if bf16:
-        du = tf.cast(tf.matmul(tf.cast(h_flat, tf.bfloat16), tf.cast(dz_flat, tf.bfloat16), transpose_a=True),
-                     dzs.dtype)
-    else:
-        du = tf.matmul(h_flat, dz_flat, transpose_a=True)
+    du = (matmul_in_bf16 if bf16 else tf.matmul)(h_flat, dz_flat, transpose_a=True)
     return dzs, du, dh0, dc0
 
 

@@ -114,11 +114,12 @@ class TranslatorModelConfig(Section):
     residual: bool = Field(
         False, description="residual connections around every stacked LSTM layer above the first "
                            "(GNMT); deep stacks train faster, layer count and cuDNN eligibility unchanged")
-    backward_dtype: Literal["float32", "bfloat16"] = Field(
+    backward_dtype: Literal["float32", "bfloat16", "auto"] = Field(
         "float32", description="bfloat16: training computes the gradient matmuls of the output projection and "
                                "of every LSTM outside its recurrence in bf16 (forward, loss, softmax and weights "
-                               "stay float32): faster where the CPU has AVX512-BF16/AMX; evaluation and export "
-                               "are float32 either way")
+                               "stay float32): faster where the CPU has AVX512-BF16/AMX, slower where it does "
+                               "not; auto: bfloat16 on such a CPU, else float32; evaluation and export are "
+                               "float32 either way")
 
 
 class TrainConfig(DistributeOptions, TensorBoardOptions):

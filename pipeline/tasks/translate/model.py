@@ -25,16 +25,15 @@ import tensorflow as tf
 from components.models.bf16_projection import Bf16BackwardDense
 from components.models.cudnn import assert_cudnn_eligible
 from components.models.fast_lstm import FastLSTM
+from components.runtime.cpu_features import native_bf16_matmul
 
 
 def _lstm(units: int, name: str, bf16_backward: bool = False) -> keras.layers.LSTM:
     # Every argument here is what cuDNN requires; do not add recurrent_dropout. FastLSTM is
     # keras.layers.LSTM with a faster CPU kernel (components/models/fast_lstm.py).
-    # bf16_backward is passed only when set, so benches can swap in keras.layers.LSTM.
-    extra = {"bf16_backward": True} if bf16_backward else {}
     return FastLSTM(units, return_sequences=True, return_state=True, activation="tanh",
                     recurrent_activation="sigmoid", use_bias=True, unroll=False,
-                    recurrent_dropout=0.0, name=name, **extra)
+                    recurrent_dropout=0.0, name=name, bf16_backward=bf16_backward)
 
 
 def bridge_states(kind: str, encoder_states: list, decoder_layers: int, units: int) -> list:
@@ -60,6 +59,12 @@ def bridge_states(kind: str, encoder_states: list, decoder_layers: int, units: i
     return init
 
 
+def uses_bf16_backward(backward_dtype: str) -> bool:
+    """model.backward_dtype -> whether training's gradient matmuls take bf16 inputs (`auto`: where
+    this CPU multiplies bf16 natively, components/runtime/cpu_features.py)."""
+    return backward_dtype == "bfloat16" or (backward_dtype == "auto" and native_bf16_matmul())
+
+
 def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> keras.Model:
     """cfg: a TranslatorModelConfig (embedding_dim, units, encoder/decoder_layers, dropout, bridge)."""
     source = keras.Input((None,), dtype="int32", name="source")
@@ -70,7 +75,7 @@ def build_translator(cfg, source_vocab_size: int, target_vocab_size: int) -> ker
                                name="source_embedding")(source)
     x = keras.layers.Dropout(cfg.dropout, name="source_embedding_dropout")(x)
     residual = cfg.residual
-    bf16 = cfg.backward_dtype == "bfloat16"  # gradient matmuls only; the forward stays float32
+    bf16 = uses_bf16_backward(cfg.backward_dtype)  # gradient matmuls only; the forward stays float32
     encoder_states = []
     for i in range(cfg.encoder_layers):
         out, h, c = _lstm(cfg.units, f"encoder_lstm_{i + 1}", bf16)(x)

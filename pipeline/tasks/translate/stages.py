@@ -32,7 +32,7 @@ from pipeline.tasks.translate.evaluation import (
     translate_corpus,
 )
 from pipeline.tasks.translate.export import check_translator_reload, export_translator
-from pipeline.tasks.translate.model import build_translator
+from pipeline.tasks.translate.model import build_translator, uses_bf16_backward
 from pipeline.tasks.translate.training import translator_callbacks
 from pipeline.tasks.translate.translate_fn import make_translate_fn
 
@@ -45,6 +45,10 @@ def _vocabs(prepare_dir: Path) -> tuple[Vocabulary, Vocabulary]:
 
 def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def _unzip(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    return [s for s, _ in pairs], [t for _, t in pairs]
 
 
 # ------------------------------------------------------------------ stages
@@ -119,6 +123,9 @@ def train(ctx) -> dict:
         distribute.patch_keras_for_multi_worker(model)
     params = model.count_params()
     ctx.log(f"model: {params:,} parameters; {tokens_per_epoch:,} target tokens per epoch")
+    if cfg.model.backward_dtype == "auto":
+        chosen = "bfloat16" if uses_bf16_backward("auto") else "float32 (no AVX512-BF16/AMX on this CPU)"
+        ctx.log(f"gradient matmuls (model.backward_dtype=auto): {chosen}")
     ctx.tracking.log_param("model_parameters", params)
 
     monitor = cfg.train.early_stopping_metric
@@ -186,11 +193,11 @@ def evaluate(ctx) -> dict:
                                 shuffle=False)
         for key, value in teacher_forced_metrics(model, ds).items():
             metrics[f"{prefix}_{key}"] = value
-    test = splits["test"]
-    if cfg.evaluate.max_test_examples:
-        test = test.take(cfg.evaluate.max_test_examples)
-    sources = corpus.texts(test, cfg.data.source_lang)
-    references = corpus.texts(test, cfg.data.target_lang)
+    # Every split's (source, target) texts, read once: the test set, the training sample and the
+    # examples' human references all come from here.
+    pairs = {name: list(zip(corpus.texts(ds, cfg.data.source_lang), corpus.texts(ds, cfg.data.target_lang)))
+             for name, ds in splits.items()}
+    sources, references = _unzip(pairs["test"][: cfg.evaluate.max_test_examples])
     translate_fn = make_translate_fn(model, src_vocab, tgt_vocab, cfg.decode_spec())
     hypotheses = translate_corpus(translate_fn, sources, cfg.evaluate.batch_size)
     bleu, signature = corpus_bleu(hypotheses, references, cfg.evaluate.bleu_tokenize)
@@ -204,15 +211,11 @@ def evaluate(ctx) -> dict:
             f.write(json.dumps({"source": s, "reference": r, "hypothesis": h}, ensure_ascii=False) + "\n")
     if cfg.evaluate.train_sample_size:
         # On a tiny corpus the test score says little; how well training pairs are fit says more.
-        fit_sample = splits["train"].take(cfg.evaluate.train_sample_size)
-        train_src = corpus.texts(fit_sample, cfg.data.source_lang)
+        train_src, train_ref = _unzip(pairs["train"][: cfg.evaluate.train_sample_size])
         train_hyp = translate_corpus(translate_fn, train_src, cfg.evaluate.batch_size)
-        metrics["train_sample_bleu"], _ = corpus_bleu(
-            train_hyp, corpus.texts(fit_sample, cfg.data.target_lang), cfg.evaluate.bleu_tokenize)
+        metrics["train_sample_bleu"], _ = corpus_bleu(train_hyp, train_ref, cfg.evaluate.bleu_tokenize)
         ctx.log(f"BLEU on {len(train_src)} training pairs: {metrics['train_sample_bleu']:.2f}")
     examples = translate_corpus(translate_fn, list(cfg.evaluate.examples), cfg.evaluate.batch_size)
-    pairs = {name: list(zip(corpus.texts(ds, cfg.data.source_lang), corpus.texts(ds, cfg.data.target_lang)))
-             for name, ds in splits.items()}
     example_refs = find_references(list(cfg.evaluate.examples), pairs)
     _write_json(ctx.out_dir / "examples.json",
                 {s: {"hypothesis": h, **example_refs.get(s, {})} for s, h in zip(cfg.evaluate.examples, examples)})

@@ -4,10 +4,11 @@ import pytest
 import tensorflow as tf
 
 from components.models.cudnn import assert_cudnn_eligible, cudnn_problems, lstm_layers
+from components.runtime.cpu_features import native_bf16_matmul
 from components.text.vocab import EOS_ID, START_ID
 from pipeline.tasks.translate.config import TranslatorModelConfig
 from pipeline.tasks.translate.decoding import greedy_decode
-from pipeline.tasks.translate.model import build_translator, translator_parts
+from pipeline.tasks.translate.model import build_translator, translator_parts, uses_bf16_backward
 
 SRC_V, TGT_V = 40, 50
 
@@ -172,3 +173,13 @@ def test_bf16_backward_rounds_only_the_gradient_and_keeps_the_model_portable(tmp
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     assert all(layer.bf16_backward for layer in lstm_layers(reloaded))
     np.testing.assert_allclose(reloaded(inputs).numpy(), exact_logits.numpy(), atol=1e-6)
+
+
+def test_backward_dtype_auto_follows_this_cpu():
+    """auto builds the bf16 gradient path exactly where the CPU multiplies bf16 natively."""
+    native = native_bf16_matmul()
+    assert uses_bf16_backward("auto") is native
+    assert uses_bf16_backward("bfloat16") and not uses_bf16_backward("float32")
+    model = _model(backward_dtype="auto")
+    assert (type(model.get_layer("output_projection")).__name__ == "Bf16BackwardDense") is native
+    assert all(layer.bf16_backward is native for layer in lstm_layers(model))
