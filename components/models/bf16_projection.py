@@ -17,20 +17,22 @@ import keras
 import tensorflow as tf
 
 
-def matmul_in_bf16(a, b, **kwargs):
-    """tf.matmul(a, b, **kwargs) on bf16-rounded inputs, returned in a's dtype (TF's CPU matmul has
-    no bf16-in / float32-out kernel, so the result is rounded to bf16 once more before the cast)."""
-    return tf.cast(tf.matmul(tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16), **kwargs), a.dtype)
+def matmul_in_bf16(a, b, out_dtype=tf.float32, **kwargs):
+    """tf.matmul(a, b, **kwargs) on bf16-rounded inputs (a no-op cast for inputs already in bf16),
+    returned as out_dtype (TF's CPU matmul has no bf16-in / float32-out kernel, so the result is
+    rounded to bf16 once more before the cast)."""
+    return tf.cast(tf.matmul(tf.cast(a, tf.bfloat16), tf.cast(b, tf.bfloat16), **kwargs), out_dtype)
 
 
 @tf.custom_gradient
 def matmul_bf16_backward(x, kernel):
     """x [..., in] @ kernel [in, out] in float32; its two gradient matmuls in bf16 (float32 results)."""
     def grad(dy):
-        dx = matmul_in_bf16(dy, kernel, transpose_b=True)
+        dy16 = tf.cast(dy, tf.bfloat16)  # once: dy is the largest tensor here ([tokens, vocabulary])
+        dx = matmul_in_bf16(dy16, kernel, x.dtype, transpose_b=True)
         x2 = tf.reshape(x, [-1, tf.shape(x)[-1]])
-        dy2 = tf.reshape(dy, [-1, tf.shape(dy)[-1]])
-        return dx, matmul_in_bf16(x2, dy2, transpose_a=True)
+        dy2 = tf.reshape(dy16, [-1, tf.shape(dy)[-1]])
+        return dx, matmul_in_bf16(x2, dy2, kernel.dtype, transpose_a=True)
 
     return tf.matmul(x, kernel), grad
 

@@ -120,7 +120,10 @@ def _backward_loop(d_outputs, d_h_last, d_c_last, acts, tcs, hs, cs, h0, c0, u, 
                                      tf.ensure_shape(d_c_last, hs.shape[1:]), tf.zeros_like(hs[0]), dzs))
     dzs = dzs.stack()
     h_flat, dz_flat = tf.reshape(h_prev, [-1, units]), tf.reshape(dzs, [-1, 4 * units])
-    du = (matmul_in_bf16 if bf16 else tf.matmul)(h_flat, dz_flat, transpose_a=True)
+    if bf16:
+        du = matmul_in_bf16(h_flat, dz_flat, dzs.dtype, transpose_a=True)
+    else:
+        du = tf.matmul(h_flat, dz_flat, transpose_a=True)
     return dzs, du, dh0, dc0
 
 
